@@ -1,0 +1,135 @@
+"""The method interface every learner implements, and the clock it reports phases to.
+
+Modelled on learn2learn's algorithm objects: a method owns its meta-parameters,
+``meta_train`` improves them, ``adapt`` returns a learner specialised to one
+episode's support set, and the learner predicts the query. The runner times
+``adapt`` and ``predict``; ``meta_train`` times its own steps through the clock
+because only the method knows where a step begins and ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from domains.episodes import Episode, EpisodeSampler
+from domains.registry import Registry
+from methods.network import MultiTaskNet, NetworkConfig, parameter_count
+
+PHASES = ("meta_train_step", "adapt", "infer", "data")
+
+
+class DivergenceError(RuntimeError):
+    """A NaN or infinite loss: the cell is recorded as failed with this reason; the run goes on."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Meta-training budget: stop at whichever of steps or seconds comes first."""
+
+    steps: int | None = None
+    seconds: float | None = None
+
+    def exhausted(self, step: int, elapsed: float) -> bool:
+        return (self.steps is not None and step >= self.steps) or (self.seconds is not None and elapsed >= self.seconds)
+
+
+class PhaseClock(Protocol):
+    """What a method sees of the runner's timer."""
+
+    def phase(self, name: str) -> contextlib.AbstractContextManager[None]: ...
+
+    def log(self, step: int, **values: float) -> None: ...
+
+
+class NullClock:
+    """A clock that measures nothing: for tests and for callers that only want results."""
+
+    def __init__(self) -> None:
+        self.logged: list[tuple[int, dict[str, float]]] = []
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        yield
+
+    def log(self, step: int, **values: float) -> None:
+        self.logged.append((step, values))
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Hyper-parameters shared by every method (same budget for all); extras are method-specific."""
+
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    inner_steps: int = 5
+    inner_lr: float = 0.1
+    outer_lr: float = 1e-3
+    meta_batch_size: int = 4
+    test_inner_steps: int | None = None  # defaults to inner_steps
+    pretrain_steps: int = 0  # multi-task stage before meta-training (AFR stage 1, multitask baseline)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def adapt_steps(self) -> int:
+        return self.inner_steps if self.test_inner_steps is None else self.test_inner_steps
+
+
+@dataclass
+class TrainingLog:
+    """Per meta-training step: the outer loss (and per-task losses) for the learning curves."""
+
+    steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    task_losses: list[dict[str, float]] = field(default_factory=list)
+
+    def append(self, step: int, loss: float, per_task: dict[str, float]) -> None:
+        self.steps.append(step)
+        self.losses.append(loss)
+        self.task_losses.append(per_task)
+
+
+class Learner(Protocol):
+    def predict(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+def check_finite(loss: torch.Tensor, where: str) -> None:
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise DivergenceError(f"{where}: loss became {value}; lower the learning rates or the inner steps")
+
+
+class Method(ABC):
+    """A registered learner. Subclasses build on ``MultiTaskNet`` so architectures match."""
+
+    name: str = ""
+
+    def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
+        self.config, self.tasks, self.device, self.seed = config, tuple(tasks), device, seed
+        torch.manual_seed(seed)
+        self.net = MultiTaskNet(config.network, self.tasks).to(device)
+
+    @abstractmethod
+    def meta_train(self, sampler: EpisodeSampler, budget: Budget, clock: PhaseClock,
+                   seed_index: int = 0) -> TrainingLog:
+        """Improve the meta-parameters on meta-train episodes (``sampler.meta_batch``)."""
+
+    @abstractmethod
+    def adapt(self, episode: Episode) -> Learner:
+        """Specialise to ``episode.support`` only (never look at the query)."""
+
+    def extra_parameters(self) -> int:
+        """Parameters the method adds beyond the shared network (0 for plain MAML)."""
+        return 0
+
+    def parameter_count(self) -> int:
+        return parameter_count(self.net) + self.extra_parameters()
+
+
+# name -> Method subclass. Register with @METHODS.register("name", "one line").
+METHODS: Registry[type[Method]] = Registry("method")
