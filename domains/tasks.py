@@ -9,12 +9,12 @@ that reports and gates never have to guess.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from domains.registry import Registry
 
 
-class Adaptation(str, Enum):
+class Adaptation(StrEnum):
     TASK = "task"  # new label set per episode
     DOMAIN = "domain"  # same outputs, new environment
 
