@@ -11,6 +11,10 @@ from methods.base import METHODS
 
 # One module per method family; each registers its methods with @METHODS.register.
 METHOD_MODULES: tuple[str, ...] = (
+    "methods.afr",
+    "methods.maml",
+    "methods.maml_higher",
+    "methods.multitask",
 )
 
 for _module in METHOD_MODULES:
