@@ -1,0 +1,399 @@
+"""AFR, attentive feature reuse (Lekkala and Itti, arXiv 2006.07438), and its ablations.
+
+What is known of the paper (``reference/paper.md``): a shared 4-stage CNN; for
+each task a learned task representation and an attention module h that, from
+it and the last stage's features, gives one weight per feature map at every
+stage; a head g per task. Common representations are learned first, then the
+attention and task representations; an unseen domain reuses the backbone's
+features and adapts only the task-specific parts.
+
+How this file realises it (every open choice is an ``extra`` option, see
+``AFROptions``):
+
+Stage 1 (the first ``pretrain_steps`` steps of the budget, so every method gets
+the same number of steps): multi-task training of backbone and heads on the
+meta-train episodes' support+query, the per-task losses averaged over the
+heterogeneous meta-batch. Classification episodes relabel their classes per
+episode, so a fixed N-way head trained on them would chase arbitrary labels; by
+default stage 1 scores them with a prototype loss instead (query features
+against support class means), which is invariant to the relabelling
+(``pretrain_classification``).
+
+Stage 2 (the rest of the budget): MAML over episodes whose inner loop adapts
+only the episode's task embedding, its attention module h and its head (SGD,
+``inner_steps`` x ``inner_lr``); the outer loop (the heterogeneous meta-batch
+loop of ``methods.meta_batch``, shared with the MAML baselines so that the
+outer objective and optimiser are identical) updates those initial values and,
+with ``outer_backbone`` (default on, as in ANIL), the backbone.
+
+The "attention from the last stage's features" question: h's feature input is
+the *episode context*, the last-stage features of one unweighted backbone pass
+over the support set, averaged over images and space and detached. It is
+computed once per episode, before the inner loop; the query is predicted with
+the weights computed from the support (weights are per episode, not per
+image, so one query batch cannot change its own weights).
+
+Where the weights act (``attention_placement``):
+
+- ``"side"`` (default): MTAN-style, beside the trunk. The backbone runs
+  unweighted and each stage's feature maps are multiplied by their weights on the
+  way to the head. The backbone's features are then a function of the images
+  only, so the inner loop computes them once per episode and only re-runs h and
+  the head: it never back-propagates through the backbone. This is the reading
+  under which "feature reuse" gives the speed the paper claims, and the dense
+  heads read all four stages, so every stage's weights matter to them
+  (classification and vanishing points read only the last stage; their
+  earlier-stage weights are produced but unused).
+- ``"inline"`` (the ``afr-inline`` variant): the weighted maps feed the next
+  stage (``Backbone(stage_weights=...)``), as the figure may also be read.
+  Every inner step then re-runs the backbone and back-propagates through its
+  activations (never computing its parameter gradients): slower, and measured
+  as such.
+
+Ablations, registered beside ``afr``: ``afr-noattn`` (no attention, adapt the
+head only: ANIL with a multi-task stage 1), ``afr-adapt-all`` (the inner loop
+also adapts the backbone, so features cannot be reused), ``afr-static`` (h
+reads the task embedding only, no features).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from domains.episodes import Batch, Episode, EpisodeSampler
+from methods.attention import ACTIVATIONS, TaskAttention
+from methods.base import METHODS, Budget, Learner, MethodConfig, PhaseClock, TrainingLog, check_finite
+from methods.functional import Order, Params, call, detached_copy, sgd_steps
+from methods.losses import task_loss
+from methods.meta_batch import EpisodicMethod, FunctionLearner
+
+PLACEMENTS: tuple[str, ...] = ("side", "inline")
+PRETRAIN_CLASSIFICATION: tuple[str, ...] = ("prototype", "head")
+
+
+@dataclass(frozen=True)
+class AFROptions:
+    """AFR's method-specific settings (``MethodConfig.extra``), with the reason for each default.
+
+    embedding_dim: size of each task representation. 32 is ample for 4 tasks and small beside
+        the backbone, so the parameter count stays close to the shared network's.
+    attention_hidden: hidden units of h. 64 keeps h far cheaper than one backbone stage.
+    attention_activation: ``sigmoid2`` (2*sigmoid, weight 1 at h=0) so stage 2 starts from the
+        stage-1 features; see ``methods.attention``.
+    attention_placement: ``side`` (the trunk is reused untouched; the fast path) or ``inline``.
+    first_order: drop the second-order terms of the meta-gradient. Off by default, like MAML;
+        the inner loop only touches small modules, so the second-order cost is small.
+    outer_backbone: the outer loop of stage 2 also trains the backbone (ANIL does). On by
+        default so that a budget without stage 1 (``pretrain_steps=0``) still learns features.
+    pretrain_classification: how stage 1 scores classification episodes (see the module doc).
+    """
+
+    embedding_dim: int = 32
+    attention_hidden: int = 64
+    attention_activation: str = "sigmoid2"
+    attention_placement: str = "side"
+    first_order: bool = False
+    outer_backbone: bool = True
+    pretrain_classification: str = "prototype"
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any], placement: str) -> AFROptions:
+        """Validate ``extra``: an unknown key is a typo in the spec and fails with the known keys."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(extra) - set(known))
+        if unknown:
+            raise ValueError(f"unknown AFR option(s) {unknown} in the method's extra settings; "
+                             f"known: {', '.join(known)}")
+        values: dict[str, Any] = {"attention_placement": placement}
+        for name, value in extra.items():
+            kind = type(known[name].default)
+            if kind is bool and not isinstance(value, bool):
+                raise ValueError(f"AFR option {name} must be true or false, got {value!r}")
+            values[name] = kind(value)
+        options = cls(**values)
+        for name, allowed in (("attention_activation", ACTIVATIONS), ("attention_placement", PLACEMENTS),
+                              ("pretrain_classification", PRETRAIN_CLASSIFICATION)):
+            if getattr(options, name) not in allowed:
+                raise ValueError(f"AFR option {name}={getattr(options, name)!r} is not one of {', '.join(allowed)}")
+        return options
+
+
+def concat(a: Batch, b: Batch) -> Batch:
+    """One batch of both sets (stage 1 trains on support and query together)."""
+    mask = None if a.mask is None or b.mask is None else torch.cat([a.mask, b.mask])
+    return Batch(torch.cat([a.images, b.images]), torch.cat([a.targets, b.targets]), mask)
+
+
+def prototype_loss(support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor,
+                   query_labels: torch.Tensor, ways: int) -> torch.Tensor:
+    """Cross-entropy of query features against negative squared distances to support class means.
+
+    Features are N x C (pooled). Invariant to how an episode numbers its classes.
+    """
+    counts = torch.bincount(support_labels, minlength=ways).clamp_min(1).to(support.dtype)
+    prototypes = torch.zeros(ways, support.shape[1], dtype=support.dtype, device=support.device)
+    prototypes = prototypes.index_add(0, support_labels, support) / counts[:, None]
+    return F.cross_entropy(-torch.cdist(query, prototypes).pow(2), query_labels)
+
+
+class AFRLearner(FunctionLearner):
+    """An adapted AFR learner; keeps what adaptation produced so it can be inspected."""
+
+    def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], device: torch.device,
+                 adapted: Params, weights: list[torch.Tensor] | None):
+        super().__init__(forward, device)
+        self.adapted = adapted  # name in the method's ``model`` -> adapted tensor
+        self.weights = weights  # per-stage attention weights used for every query image (None: no attention)
+
+
+@METHODS.register("afr", "attentive feature reuse: attention over a reused backbone, adapt embedding+h+head")
+class AFR(EpisodicMethod):
+    """Attentive feature reuse; class attributes select the ablations (see the module docstring)."""
+
+    name = "afr"
+    use_attention = True  # False: afr-noattn
+    use_context = True  # False: afr-static (h reads the task embedding only)
+    adapt_backbone = False  # True: afr-adapt-all
+    default_placement = "side"  # "inline": afr-inline
+
+    def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
+        super().__init__(config, tasks, device, seed)
+        if config.pretrain_steps < 0:
+            raise ValueError(f"pretrain_steps must be >= 0, got {config.pretrain_steps}")
+        self.options = AFROptions.from_extra(config.extra, self.default_placement)
+        modules: dict[str, nn.Module] = {"net": self.net}
+        self.task_attention: TaskAttention | None = None
+        if self.use_attention:
+            self.task_attention = TaskAttention(
+                self.tasks, config.network.widths, self.options.embedding_dim, self.options.attention_hidden,
+                self.options.attention_activation, self.use_context).to(device)
+            modules["task"] = self.task_attention
+        self.model = nn.ModuleDict(modules)
+        self._params: dict[str, nn.Parameter] = dict(self.model.named_parameters())
+
+    # ---- which parameters do what ---------------------------------------------
+    @property
+    def reuses_features(self) -> bool:
+        """True when backbone features depend on the images only, so one pass per set serves every step."""
+        return not self.adapt_backbone and (not self.use_attention or self.options.attention_placement == "side")
+
+    @property
+    def trains_backbone(self) -> bool:
+        """Whether stage 2's outer loop updates the backbone."""
+        return self.options.outer_backbone or self.adapt_backbone
+
+    def adapted_names(self, task: str) -> list[str]:
+        """Names (in ``self.model``) of the parameters the inner loop adapts for ``task``."""
+        prefixes = [f"net.heads.{task}."]
+        if self.use_attention:
+            prefixes.append(f"task.attention.{task}.")
+        if self.adapt_backbone:
+            prefixes.append("net.backbone.")
+        names = [n for n in self._params if n.startswith(tuple(prefixes))]
+        if self.use_attention:
+            names.append(f"task.embeddings.{task}")
+        return names
+
+    def meta_parameters(self) -> Iterable[nn.Parameter]:
+        """Stage 2's outer parameters: heads, embeddings, attention, and the backbone if trained."""
+        params = list(self.net.heads.parameters())
+        if self.trains_backbone:
+            params += list(self.net.backbone.parameters())
+        if self.task_attention is not None:
+            params += list(self.task_attention.parameters())
+        return params
+
+    def extra_parameters(self) -> int:
+        if self.task_attention is None:
+            return 0
+        return sum(p.numel() for p in self.task_attention.parameters())
+
+    # ---- the forward pieces, each evaluated with (possibly adapted) parameters ---
+    def _features(self, images: torch.Tensor, params: Params,
+                  weights: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        inline = weights if self.options.attention_placement == "inline" else None
+        return call(self.net.backbone, params, "net.backbone.", images, inline)
+
+    def _stage_weights(self, task: str, params: Params, context: torch.Tensor | None) -> list[torch.Tensor] | None:
+        if self.task_attention is None:
+            return None
+        return call(self.task_attention, params, "task.", task, context)
+
+    def _context(self, images: torch.Tensor, params: Params,
+                 unweighted: list[torch.Tensor] | None) -> torch.Tensor | None:
+        """The episode context h reads: pooled last-stage features of an unweighted support pass."""
+        if not (self.use_attention and self.use_context):
+            return None
+        if unweighted is None:
+            with torch.no_grad():
+                unweighted = self._features(images, params)
+        return unweighted[-1].detach().mean(dim=(0, 2, 3))
+
+    def _output(self, task: str, params: Params, images: torch.Tensor, weights: list[torch.Tensor] | None,
+                features: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """The task's prediction; ``features`` are reused unweighted features when the placement allows."""
+        if features is None:
+            features = self._features(images, params, weights)
+        if weights is not None and self.options.attention_placement == "side":
+            features = [f * w.view(1, -1, 1, 1) for f, w in zip(features, weights)]
+        return call(self.net.heads[task], params, f"net.heads.{task}.", features, images.shape[-1])
+
+    def _reused(self, images: torch.Tensor, params: Params, grad: bool) -> list[torch.Tensor] | None:
+        """One unweighted backbone pass to reuse across inner steps (None when features cannot be reused)."""
+        if not self.reuses_features:
+            return None
+        with torch.set_grad_enabled(grad):
+            return self._features(images, params)
+
+    def _inner_loop(self, task: str, support: Batch, params: Params, steps: int, order: Order,
+                    backbone_grad: bool) -> tuple[Params, torch.Tensor | None]:
+        """Adapt ``params`` on the support set; returns them and the episode context."""
+        cached = self._reused(support.images, params, backbone_grad)
+        context = self._context(support.images, params, cached)
+
+        def support_loss(p: Params) -> torch.Tensor:
+            weights = self._stage_weights(task, p, context)
+            return task_loss(task, self._output(task, p, support.images, weights, cached), support)
+
+        return sgd_steps(params, support_loss, steps, self.config.inner_lr, order), context
+
+    # ---- stage 2: one episode's query loss (the shared outer loop calls this) ---
+    def query_loss(self, episode: Episode) -> torch.Tensor:
+        task = self._check_episode(episode)
+        params: Params = {n: self._params[n] for n in self.adapted_names(task)}
+        order: Order = "first" if self.options.first_order else "second"
+        grad = self.trains_backbone
+        adapted, context = self._inner_loop(task, episode.support, params, self.config.inner_steps, order, grad)
+        weights = self._stage_weights(task, adapted, context)
+        query = episode.query
+        return task_loss(task, self._output(task, adapted, query.images, weights,
+                                            self._reused(query.images, adapted, grad)), query)
+
+    # ---- stage 1: multi-task training of backbone and heads -------------------
+    def multitask_loss(self, episode: Episode) -> torch.Tensor:
+        """Stage 1's loss on one episode (support and query together, no attention)."""
+        task = self._check_episode(episode)
+        support, query = episode.support, episode.query
+        if task == "classification" and self.options.pretrain_classification == "prototype":
+            ways = episode.ways or self.config.network.ways
+            pooled_s = self.net.features(support.images)[-1].mean(dim=(2, 3))
+            pooled_q = self.net.features(query.images)[-1].mean(dim=(2, 3))
+            return prototype_loss(pooled_s, support.targets, pooled_q, query.targets, ways)
+        batch = concat(support, query)
+        return task_loss(task, self.net(batch.images, task), batch)
+
+    def pretrain_step(self, episodes: list[Episode], optimiser: torch.optim.Optimizer) -> tuple[float, dict[str, float]]:
+        """One stage-1 update on a heterogeneous meta-batch; returns the mean loss and per-task means."""
+        optimiser.zero_grad(set_to_none=True)
+        per_task: dict[str, list[float]] = defaultdict(list)
+        for episode in episodes:
+            loss = self.multitask_loss(episode)
+            check_finite(loss, f"{self.name} stage-1 loss ({episode.task}, domain {episode.domain})")
+            (loss / len(episodes)).backward()
+            per_task[episode.task].append(float(loss.detach()))
+        optimiser.step()
+        total = sum(sum(v) for v in per_task.values()) / len(episodes)
+        return total, {task: sum(v) / len(v) for task, v in per_task.items()}
+
+    def meta_train(self, sampler: EpisodeSampler, budget: Budget, clock: PhaseClock,
+                   seed_index: int = 0) -> TrainingLog:
+        """Stage 1 for the first ``pretrain_steps`` steps, then stage 2, until the budget is spent.
+
+        Both stages draw ``sampler.meta_batch(seed_index, step, ...)`` and count against the one
+        budget (steps and wall seconds since the start, data preparation included, as for every
+        method in ``methods.meta_batch``), so AFR gets no extra training for having two stages.
+        """
+        if budget.steps is None and budget.seconds is None:
+            raise ValueError("the meta-training budget has neither steps nor seconds; set one in the spec's [training]")
+        self.net.train()
+        log = TrainingLog()
+        stage1 = torch.optim.Adam(self.net.parameters(), lr=self.config.outer_lr)
+        stage2: torch.optim.Optimizer | None = None
+        start, step = time.perf_counter(), 0
+        while not budget.exhausted(step, time.perf_counter() - start):
+            with clock.phase("data"):
+                episodes = [e.to(self.device) for e in
+                            sampler.meta_batch(seed_index, step, self.config.meta_batch_size)]
+            with clock.phase("meta_train_step"):
+                if step < self.config.pretrain_steps:
+                    total, per_task = self.pretrain_step(episodes, stage1)
+                else:
+                    if stage2 is None:
+                        # a backbone that stage 2 does not train needs no gradients at all
+                        self.net.backbone.requires_grad_(self.trains_backbone)
+                        stage2 = self.make_outer_optimiser()
+                    total, per_task = self.outer_step(episodes, stage2)
+            clock.log(step, loss=total, **per_task)
+            log.append(step, total, per_task)
+            step += 1
+        return log
+
+    # ---- meta-test -------------------------------------------------------------
+    def adapt(self, episode: Episode) -> Learner:
+        """``adapt_steps`` SGD steps of embedding, h and head on the support set only."""
+        task = self._check_episode(episode)
+        support = episode.support.to(self.device)
+        params = detached_copy({n: self._params[n] for n in self.adapted_names(task)})
+        with torch.enable_grad():
+            adapted, context = self._inner_loop(task, support, params, self.config.adapt_steps, "none", False)
+        adapted = {n: p.detach() for n, p in adapted.items()}
+        with torch.no_grad():
+            weights = self._stage_weights(task, adapted, context)
+        return AFRLearner(self._predictor(task, adapted, weights), self.device, adapted, weights)
+
+    def _predictor(self, task: str, adapted: Params,
+                   weights: list[torch.Tensor] | None) -> Callable[[torch.Tensor], torch.Tensor]:
+        def forward(images: torch.Tensor) -> torch.Tensor:
+            return self._output(task, adapted, images, weights)
+
+        return forward
+
+    def stage_weights(self, episode: Episode) -> list[torch.Tensor] | None:
+        """The attention weights the current (unadapted) model gives an episode: for inspection and tests."""
+        task = self._check_episode(episode)
+        support = episode.support.to(self.device)
+        with torch.no_grad():
+            context = self._context(support.images, self._params, None)
+            return self._stage_weights(task, self._params, context)
+
+    def _check_episode(self, episode: Episode) -> str:
+        task = episode.task
+        if task not in self.tasks:
+            raise ValueError(f"{self.name} was built for tasks {', '.join(self.tasks)} and got a '{task}' "
+                             "episode; list every task of the suite in the spec")
+        if task == "classification" and episode.ways is not None and episode.ways != self.config.network.ways:
+            raise ValueError(f"the episode is {episode.ways}-way but the classification head has "
+                             f"{self.config.network.ways} outputs; set the network's ways to the episodes' ways")
+        return task
+
+
+@METHODS.register("afr-noattn", "AFR without attention: reuse features, adapt the head only (ANIL-like)")
+class AFRNoAttention(AFR):
+    name = "afr-noattn"
+    use_attention = False
+
+
+@METHODS.register("afr-adapt-all", "AFR whose inner loop adapts everything, backbone included (no reuse)")
+class AFRAdaptAll(AFR):
+    name = "afr-adapt-all"
+    adapt_backbone = True
+
+
+@METHODS.register("afr-static", "AFR with attention from the task embedding alone (no features)")
+class AFRStatic(AFR):
+    name = "afr-static"
+    use_context = False
+
+
+@METHODS.register("afr-inline", "AFR with the attention weights inside the backbone (re-run every inner step)")
+class AFRInline(AFR):
+    name = "afr-inline"
+    default_placement = "inline"
