@@ -1,0 +1,132 @@
+"""Tuning gives every method the same candidates and episodes, looks only at meta-val, and says how it chose."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+
+import pytest
+import torch
+from _baseline_toys import toy_config, toy_sampler
+
+import methods.registry  # noqa: F401  (registers the methods)
+from bench.tuning import Scorer, SearchSpace, Trial, TuningError, mean_ranks, tune
+from domains.episodes import Episode, EpisodeSampler
+from domains.tasks import TASK_NAMES
+from methods.base import METHODS
+from methods.losses import task_loss
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _loss_scorer() -> Scorer:
+    """A stand-in for the benchmark metrics: accuracy for classification, the training loss elsewhere."""
+
+    def evaluate(task: str, pred: torch.Tensor, batch) -> dict[str, float]:
+        if task == "classification":
+            return {"accuracy": float((pred.argmax(1) == batch.targets).float().mean())}
+        return {"loss": float(task_loss(task, pred, batch))}
+
+    primary = {t: ("accuracy" if t == "classification" else "loss") for t in TASK_NAMES}
+    return Scorer(evaluate, primary, {t: t == "classification" for t in TASK_NAMES})
+
+
+class StreamRecorder(EpisodeSampler):
+    def __init__(self) -> None:
+        base = toy_sampler()
+        super().__init__(base.suite, base.split, base.shape)
+        self.keys: list[tuple] = []
+
+    def episode(self, stream: str, task: str, domain: str, seed_index: int, episode_index: int) -> Episode:
+        self.keys.append((stream, task, domain, seed_index, episode_index))
+        return super().episode(stream, task, domain, seed_index, episode_index)
+
+
+def _factory(name: str):
+    return lambda config, seed_index: METHODS.get(name)(config, TASK_NAMES, torch.device("cpu"), seed=seed_index)
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"trials": 2, "inner_lr": [0.1], "momentum": [0.9]}, "unknown key.*momentum"),
+    ({"trials": 2}, "searches nothing"),
+    ({"trials": 2, "inner_lr": []}, "inner_lr must be a non-empty list"),
+    ({"trials": 2, "outer_lr": [0.001, -1.0]}, "outer_lr must be a non-empty list of positive"),
+    ({"inner_lr": [0.1]}, "needs 'trials'"),
+    ({"trials": 0, "inner_lr": [0.1]}, "trials must be an integer >= 1"),
+    ({"trials": 2, "inner_lr": [0.1], "steps": 2.5}, "steps must be an integer"),
+])
+def test_bad_tuning_tables_are_named(table: dict, message: str) -> None:
+    with pytest.raises(TuningError, match=message):
+        SearchSpace.from_table(table)
+
+
+def test_candidates_depend_on_the_tuning_seed_only() -> None:
+    table = {"trials": 3, "seed": 4, "inner_lr": [0.01, 0.03, 0.1, 0.3], "outer_lr": [1e-4, 1e-3, 1e-2]}
+    space = SearchSpace.from_table(table)
+    first = space.candidates()
+    assert len(first) == 3 and len({tuple(sorted(c.items())) for c in first}) == 3
+    assert SearchSpace.from_table(table).candidates() == first
+    assert all(c["inner_lr"] in table["inner_lr"] and c["outer_lr"] in table["outer_lr"] for c in first)
+    others = [SearchSpace.from_table(table | {"seed": s}).candidates() for s in range(5, 10)]
+    assert any(o != first for o in others)
+    whole = SearchSpace.from_table(table | {"trials": 50}).candidates()
+    assert len(whole) == 12 and space.grid_size() == 12
+
+
+def test_ranks_follow_each_metric_direction_and_put_failures_last() -> None:
+    trials = [Trial({"inner_lr": 0.1}, {"classification": 0.8, "depth": 0.30}),
+              Trial({"inner_lr": 0.2}, {"classification": 0.6, "depth": 0.10}),
+              Trial({"inner_lr": 0.3}, failure="diverged"),
+              Trial({"inner_lr": 0.4}, {"classification": 0.8, "depth": 0.20})]
+    ranks = mean_ranks(trials, ["classification", "depth"], {"classification": True, "depth": False})
+    # classification (higher better): 0.8, 0.8 tie at 1.5; 0.6 -> 3; failed -> 4.
+    # depth (lower better): 0.10 -> 1, 0.20 -> 2, 0.30 -> 3, failed -> 4.
+    assert ranks == [pytest.approx((1.5 + 3) / 2), pytest.approx((3 + 1) / 2), 4.0, pytest.approx((1.5 + 2) / 2)]
+
+
+def test_tune_scores_meta_val_only_survives_divergence_and_writes_a_spec_snippet() -> None:
+    space = SearchSpace.from_table({"trials": 3, "inner_lr": [0.02, 1e30], "outer_lr": [1e-3], "steps": 1,
+                                    "val_episodes": 1})
+    sampler = StreamRecorder()
+    result = tune("fomaml", _factory("fomaml"), toy_config(), sampler, space, _loss_scorer(), progress=False)
+    assert [t.values["inner_lr"] for t in result.trials] == [0.02, 1e30]
+    diverged = result.trials[1]
+    assert diverged.failure is not None and "diverged" in diverged.failure and not diverged.scores
+    assert result.best.values == {"inner_lr": 0.02, "outer_lr": 1e-3}
+    assert set(result.best.scores) == set(TASK_NAMES) and all(math.isfinite(v) for v in result.best.scores.values())
+    assert {k[0] for k in sampler.keys} == {"train", "val"}  # meta-test domains are never drawn
+    scored = {(k[1], k[2]) for k in sampler.keys if k[0] == "val"}
+    assert scored == {(t, d) for t in TASK_NAMES for d in ("v0", "v1")}
+    snippet = tomllib.loads(result.toml("bench/specs/smoke.toml"))
+    section = snippet["methods"]["fomaml"]
+    assert section["inner_lr"] == 0.02 and section["outer_lr"] == 1e-3
+    assert "meta-val" in section["tuned"] and "1 of 2 trials diverged" in section["tuned"]
+    assert "<- chosen" in result.table()
+
+
+def test_every_method_is_tuned_on_the_same_candidates_and_episodes() -> None:
+    space = SearchSpace.from_table({"trials": 2, "inner_lr": [0.01, 0.05], "steps": 1, "val_episodes": 1})
+    seen = {}
+    for name in ("maml", "multitask"):
+        sampler = StreamRecorder()
+        result = tune(name, _factory(name), toy_config(), sampler, space, _loss_scorer(), progress=False)
+        seen[name] = ([t.values for t in result.trials], sampler.keys)
+    assert seen["maml"] == seen["multitask"]
+    hyphenated = tomllib.loads(tune("maml-higher", _factory("maml-higher"), toy_config(), toy_sampler(),
+                                    SearchSpace.from_table({"trials": 1, "inner_lr": [0.05], "steps": 1,
+                                                            "val_episodes": 1}),
+                                    _loss_scorer(), progress=False).toml())
+    assert hyphenated["methods"]["maml-higher"]["inner_lr"] == 0.05
+
+
+def test_all_candidates_diverging_is_an_error() -> None:
+    space = SearchSpace.from_table({"trials": 1, "inner_lr": [1e30], "steps": 1, "val_episodes": 1})
+    with pytest.raises(TuningError, match="every candidate for 'maml' diverged"):
+        tune("maml", _factory("maml"), toy_config(), toy_sampler(), space, _loss_scorer(),
+             progress=False)
