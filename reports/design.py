@@ -1,0 +1,116 @@
+"""The balanced-design check that runs before any statistic (statistics.md §3.1).
+
+Every comparison in a report is paired by (seed, domain, episode). A missing
+cell would silently unpair it, so a missing cell is an error (exit 3) that
+lists what is missing. A *failed* cell (a diverged method, recorded by the
+runner with its reason) is a result, not a hole: it is listed in the report's
+failures, and the analysis keeps the seeds on which every remaining method
+finished (complete cases), so that pairs stay intact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from reports.errors import DesignError, HarnessError
+from reports.load import RunData
+from reports.specview import spec_methods, spec_seeds, spec_tasks
+
+MAX_LISTED = 20
+
+
+@dataclass
+class Design:
+    """The balanced part of a run that the statistics use."""
+
+    methods: list[str]
+    seeds: list[int]
+    tasks: list[str]
+    domains: dict[str, list[str]]  # task -> held-out domains
+    values: pd.DataFrame  # raw episode values restricted to methods x seeds
+    failures: list[dict[str, object]] = field(default_factory=list)
+    excluded_methods: list[str] = field(default_factory=list)  # failed on every seed
+    excluded_seeds: list[int] = field(default_factory=list)  # some kept method failed on them
+
+
+def _format_missing(missing: list[dict[str, object]]) -> str:
+    shown = ["/".join(f"{k}={v}" for k, v in m.items()) for m in missing[:MAX_LISTED]]
+    more = f" and {len(missing) - MAX_LISTED} more" if len(missing) > MAX_LISTED else ""
+    return "; ".join(shown) + more
+
+
+def check_design(run: RunData) -> Design:
+    """Check that every (method, seed) cell exists and covers the same (task, domain, episode, metric) grid."""
+    cells = run.cells
+    values = run.values
+    methods = spec_methods(run.spec) or sorted(cells["method"].unique())
+    seeds = spec_seeds(run.spec) or sorted(int(s) for s in cells["seed"].unique())
+    missing: list[dict[str, object]] = []
+    have = {(m, int(s)) for m, s in zip(cells["method"], cells["seed"], strict=True)}
+    for m in methods:
+        for s in seeds:
+            if (m, s) not in have:
+                missing.append({"method": m, "seed": s, "what": "cell never ran"})
+
+    done = cells[cells["status"] == "done"]
+    done_keys = set(zip(done["method"], done["seed"].astype(int), strict=True))
+    vals = values[[(m, int(s)) in done_keys for m, s in zip(values["method"], values["seed"], strict=True)]]
+    tasks = spec_tasks(run.spec) or sorted(vals["task"].unique())
+    for task in tasks:
+        if not (vals["task"] == task).any() and done_keys:
+            missing.append({"task": task, "what": "no values for this task in any cell"})
+
+    # The grid each done cell must cover: the union over all done cells, per task.
+    grid = vals[["task", "domain", "episode", "metric"]].drop_duplicates()
+    counts = vals.groupby(["method", "seed"]).size()
+    for m, s in sorted(done_keys):
+        n = int(counts.get((m, s), 0))
+        if n == len(grid):
+            continue
+        got = vals[(vals["method"] == m) & (vals["seed"] == s)][["task", "domain", "episode", "metric"]]
+        absent = grid.merge(got, how="left", indicator=True)
+        absent = absent[absent["_merge"] == "left_only"]
+        for (task, domain, metric), grp in absent.groupby(["task", "domain", "metric"]):
+            missing.append({"method": m, "seed": s, "task": task, "domain": domain, "metric": metric,
+                            "what": f"{len(grp)} episode value(s) missing"})
+    if missing:
+        raise DesignError(f"the run is not a balanced design: {len(missing)} missing cell(s): "
+                          f"{_format_missing(missing)}. Re-run the missing cells (mtml-bench run resumes a run "
+                          "folder) before reporting.", missing)
+
+    bad = vals[~np.isfinite(vals["value"].to_numpy(dtype=float))]
+    if len(bad):
+        where = bad[["method", "seed", "task", "domain", "metric"]].drop_duplicates().head(MAX_LISTED)
+        raise HarnessError(f"{len(bad)} non-finite metric value(s) in the store, e.g. "
+                           f"{where.to_dict('records')}. The runner must record such cells as failed.")
+
+    failures = run.failures.to_dict("records")
+    failed = {(f["method"], int(f["seed"])) for f in failures}
+    excluded_methods = [m for m in methods if all((m, s) in failed for s in seeds)]
+    kept = [m for m in methods if m not in excluded_methods]
+    kept_seeds = [s for s in seeds if all((m, s) not in failed for m in kept)]
+    excluded_seeds = [s for s in seeds if s not in kept_seeds]
+    if not kept or not kept_seeds:
+        raise HarnessError(f"no seed on which every method finished ({len(failures)} failed cell(s)); "
+                           "see the failures in the store's cells table and fix the diverging method.")
+    use = vals[vals["method"].isin(kept) & vals["seed"].isin(kept_seeds)].reset_index(drop=True)
+    domains = {t: sorted(use.loc[use["task"] == t, "domain"].unique()) for t in tasks}
+    return Design(methods=kept, seeds=kept_seeds, tasks=tasks, domains=domains, values=use,
+                  failures=[{"method": f["method"], "seed": int(f["seed"]), "reason": f["reason"]} for f in failures],
+                  excluded_methods=excluded_methods, excluded_seeds=excluded_seeds)
+
+
+def cell_means(values: pd.DataFrame) -> pd.DataFrame:
+    """Episode-averaged value per (method, seed, task, domain, metric): the unit every statistic starts from."""
+    return (values.groupby(["method", "seed", "task", "domain", "metric"], as_index=False)["value"].mean())
+
+
+def matrix(means: pd.DataFrame, method: str, task: str, metric: str, seeds: list[int],
+           domains: list[str]) -> np.ndarray:
+    """The seeds x domains matrix of one method's cell means (rows and columns in the given order)."""
+    sub = means[(means["method"] == method) & (means["task"] == task) & (means["metric"] == metric)]
+    wide = sub.pivot(index="seed", columns="domain", values="value")
+    return wide.reindex(index=seeds, columns=domains).to_numpy(dtype=float)

@@ -1,0 +1,232 @@
+"""The report's figures (matplotlib, Agg backend: no display needed, same pixels everywhere).
+
+One function per figure, each taking the shared ``Analysis`` and writing one
+PNG: a forest plot per task, an accuracy-versus-time Pareto plot per task, the
+speed-ratio plot with the paper's 1.5x line, a critical-difference-style
+ranking diagram built from pairwise Wilcoxon + Holm (not Nemenyi), and the
+meta-training curves against steps and against wall-clock time.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
+import numpy as np  # noqa: E402
+
+from reports.analysis import Analysis  # noqa: E402
+
+DPI = 110
+COLORS = plt.get_cmap("tab10")
+
+
+def _color(a: Analysis, method: str) -> tuple[float, ...]:
+    return COLORS(a.design.methods.index(method) % 10)
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def forest(a: Analysis, task: str, path: Path) -> Path:
+    """Overall paired effect vs each baseline (bold) and per-domain effects (exploratory), ROPE shaded."""
+    effects = [e for e in a.effects if e.task == task]
+    labels, est, lo, hi, styles = [], [], [], [], []
+    for e in effects:
+        labels.append(f"{e.method} vs {e.baseline}: all domains")
+        est.append(e.estimate)
+        lo.append(e.ci[0])
+        hi.append(e.ci[1])
+        star = " *" if e.p_adjusted < a.alpha else ""
+        styles.append(("overall", e.baseline, f"{e.verdict}{star}"))
+        for row in e.per_domain.itertuples():
+            labels.append(f"    {row.domain}")
+            est.append(row.effect)
+            lo.append(row.ci_lo if not math.isnan(row.ci_lo) else row.effect)
+            hi.append(row.ci_hi if not math.isnan(row.ci_hi) else row.effect)
+            styles.append(("domain", e.baseline, ""))
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.24 * n))
+    y = np.arange(n)[::-1]
+    margin = effects[0].margin if effects else 0.0
+    ax.axvspan(-margin, margin, color="0.88", zorder=0, label=f"ROPE ±{margin:.3g}")
+    ax.axvline(0, color="0.3", lw=0.8)
+    for yi, e_, l_, h_, (kind, base, note) in zip(y, est, lo, hi, styles, strict=True):
+        c = _color(a, base)
+        if kind == "overall":
+            ax.errorbar(e_, yi, xerr=[[e_ - l_], [h_ - e_]], fmt="D", color=c, ms=7, capsize=4, lw=2)
+            ax.annotate(note, (h_, yi), xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
+        else:
+            ax.errorbar(e_, yi, xerr=[[e_ - l_], [h_ - e_]], fmt="o", color=c, ms=3.5, capsize=2, lw=1, alpha=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=8)
+    for tick, (kind, _, _) in zip(ax.get_yticklabels(), styles, strict=True):
+        tick.set_fontweight("bold" if kind == "overall" else "normal")
+    metric = a.primary[task]
+    ax.set_xlabel(metric.effect_label)
+    ax.set_title(f"{task}: paired effect of {a.comparisons.reference} (95% CI; * = Holm-significant)", fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)
+
+
+def pareto(a: Analysis, task: str, path: Path) -> Path:
+    """Primary metric (with CI) against median time per meta-training step and per adaptation."""
+    info = a.primary[task]
+    pt = a.phase_times
+    source = "speed" if (pt["source"] == "speed").any() else "cell"
+    panels = [p for p in ("meta_train_step", "adapt") if ((pt["phase"] == p) & (pt["source"] == source)).any()]
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5.2 * max(len(panels), 1), 4.2), squeeze=False)
+    for ax, phase in zip(axes[0], panels, strict=False):
+        pts = []
+        for m in a.design.methods:
+            row = pt[(pt["method"] == m) & (pt["phase"] == phase) & (pt["source"] == source)]
+            if row.empty:
+                continue
+            r = row.iloc[0]
+            mc = a.mean_of(m, task)
+            ax.errorbar(r.median_s, mc.mean, xerr=[[r.median_s - r.ci_lo], [r.ci_hi - r.median_s]],
+                        yerr=[[mc.mean - mc.ci[0]], [mc.ci[1] - mc.mean]], fmt="o", ms=7, capsize=3,
+                        color=_color(a, m), label=m)
+            ax.annotate(m, (r.median_s, mc.mean), xytext=(6, 4), textcoords="offset points", fontsize=8)
+            pts.append((r.median_s, float(info.oriented(mc.mean)), mc.mean))
+        front = _pareto_front(pts)
+        if len(front) > 1:
+            ax.plot([p[0] for p in front], [p[2] for p in front], "--", color="0.5", lw=1, label="Pareto front")
+        ax.set_xlim(left=0)
+        ax.set_xlabel(f"median seconds per {phase} (left is faster)")
+        if info.direction == "lower":
+            ax.invert_yaxis()  # up is better in every panel
+        ax.set_ylabel(f"{info.name} ({'higher is better' if info.direction == 'higher' else 'lower is better, axis inverted'})")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{task}: quality against time (95% CIs; dashed = Pareto front, up and left is better)", fontsize=10)
+    return _save(fig, path)
+
+
+def _pareto_front(points: list[tuple[float, float, float]]) -> list[tuple[float, float, float]]:
+    """Points not dominated (faster and better); points are (time, oriented quality, raw quality)."""
+    front = []
+    for p in sorted(points):
+        if not front or p[1] > front[-1][1]:
+            front.append(p)
+    return front
+
+
+def speed_ratios(a: Analysis, path: Path) -> Path:
+    """Every paired speed ratio with its CI on a log axis, the paper's claim as a dashed line."""
+    rs = a.speed
+    fig, ax = plt.subplots(figsize=(7.5, 1.4 + 0.38 * max(len(rs), 1)))
+    y = np.arange(len(rs))[::-1]
+    for yi, r in zip(y, rs, strict=True):
+        ax.errorbar(r.ratio, yi, xerr=[[r.ratio - r.ci[0]], [r.ci[1] - r.ratio]], fmt="o" if r.paired else "s",
+                    color=_color(a, r.baseline), capsize=4, ms=6, mfc="white" if not r.paired else None)
+        ax.annotate(f"{r.ratio:.2f}x", (r.ci[1], yi), xytext=(6, 0), textcoords="offset points", va="center",
+                    fontsize=8)
+    claim = a.comparisons.speed_claim
+    ax.axvline(claim, ls="--", color="crimson", lw=1.2, label=f"paper's claim: {claim:g}x")
+    ax.axvline(1.0, color="0.3", lw=0.8, label="equal speed")
+    ax.set_xscale("log")
+    lo = min([r.ci[0] for r in rs] + [0.8]) / 1.15
+    hi = max([r.ci[1] for r in rs] + [claim * 1.2]) * 1.25
+    ax.set_xlim(lo, hi)
+    nice = [v for v in (0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 4, 6, 10, 20, 50, 100) if lo <= v <= hi]
+    ax.xaxis.set_major_locator(mticker.FixedLocator(nice))
+    ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{r.method} vs {r.baseline} · {r.phase}" + ("" if r.paired else " (unpaired)")
+                        for r in rs], fontsize=8)
+    ax.set_xlabel("speed ratio = baseline time / method time (log scale; >1 = method faster)")
+    ax.set_title("Paired speed ratios, geometric mean with 95% CI (blocks, then pairs, resampled)", fontsize=10)
+    ax.grid(axis="x", alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14 - 0.6 / (1 + len(rs))), ncol=2)
+    return _save(fig, path)
+
+
+def ranking(a: Analysis, path: Path) -> Path:
+    """CD-style diagram: mean ranks on an axis; methods not separated by Wilcoxon + Holm are joined by a bar."""
+    scope = "all tasks" if "all tasks" in a.rankings else a.design.tasks[0]
+    rk = a.rankings[scope]
+    ranks = rk.mean_ranks
+    k = len(ranks)
+    fig, ax = plt.subplots(figsize=(7.5, 1.6 + 0.35 * k))
+    ax.set_xlim(0.8 - 0.45 * k, k + 0.2 + 0.45 * k)  # room for the labels on both sides
+    ax.set_ylim(-(k + 0.6), 0.8)
+    ax.hlines(0, 1, k, color="k", lw=1)
+    for r in range(1, k + 1):
+        ax.vlines(r, 0, 0.15, color="k", lw=1)
+        ax.text(r, 0.3, str(r), ha="center", fontsize=9)
+    for i, (m, r) in enumerate(ranks.items()):
+        yy = -(i + 1)
+        right = r > (k + 1) / 2
+        end = k + 0.15 if right else 0.85
+        ax.plot([r, r, end], [0, yy, yy], color=_color(a, m), lw=1)
+        ax.plot([r], [0], "o", color=_color(a, m))
+        ax.text(end + (0.05 if right else -0.05), yy, f"{m} ({r:.2f})", va="center",
+                ha="left" if right else "right", fontsize=9)
+    # cliques: maximal runs of consecutive (by rank) methods with no Holm-significant pair
+    names = list(ranks.index)
+    cliques = []
+    for i in range(k):
+        j = i
+        while j + 1 < k and all(not rk.different(names[p], names[j + 1], a.alpha) for p in range(i, j + 1)):
+            j += 1
+        if j > i and not any(c[0] <= i and j <= c[1] for c in cliques):
+            cliques.append((i, j))
+    for level, (i, j) in enumerate(cliques):
+        yb = -0.35 - 0.25 * level
+        ax.hlines(yb, ranks.iloc[i] - 0.03, ranks.iloc[j] + 0.03, color="0.2", lw=4)
+    ax.axis("off")
+    fr = "" if math.isnan(rk.friedman_p) else f", Friedman p = {rk.friedman_p:.3g}"
+    ax.set_title(f"Mean rank over {rk.n_blocks} (task, domain) blocks ({scope}){fr}\n"
+                 f"bars join methods with no Holm-significant pairwise Wilcoxon difference (α = {a.alpha:g})",
+                 fontsize=9)
+    return _save(fig, path)
+
+
+def training_curves(a: Analysis, path: Path) -> Path:
+    """Outer meta-training loss, mean over seeds with min-max band, against steps and against seconds."""
+    curves = a.run.curves
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for m in a.design.methods:
+        c = curves[(curves["method"] == m) & curves["seed"].isin(a.design.seeds)]
+        if c.empty:
+            continue
+        by_step = c.groupby("step").agg(loss=("loss", "mean"), lo=("loss", "min"), hi=("loss", "max"),
+                                        elapsed=("elapsed", "mean"))
+        for ax, x in zip(axes, (by_step.index.to_numpy(), by_step["elapsed"].to_numpy()), strict=True):
+            ax.plot(x, by_step["loss"], color=_color(a, m), label=m, lw=1.5)
+            ax.fill_between(x, by_step["lo"], by_step["hi"], color=_color(a, m), alpha=0.18, lw=0)
+    axes[0].set_xlabel("meta-training step")
+    axes[1].set_xlabel("meta-training seconds (method phases only)")
+    for ax in axes:
+        ax.set_ylabel("outer (query) loss")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Meta-training curves: mean over {len(a.design.seeds)} seeds, band = min-max", fontsize=10)
+    return _save(fig, path)
+
+
+def all_figures(a: Analysis, folder: Path) -> dict[str, Path]:
+    """Write every figure; returns name -> path in the order the report shows them."""
+    out: dict[str, Path] = {}
+    for task in a.design.tasks:
+        out[f"forest_{task}"] = forest(a, task, folder / f"forest_{task}.png")
+    for task in a.design.tasks:
+        out[f"pareto_{task}"] = pareto(a, task, folder / f"pareto_{task}.png")
+    if a.speed:
+        out["speed_ratios"] = speed_ratios(a, folder / "speed_ratios.png")
+    if len(a.design.methods) > 1:
+        out["ranking"] = ranking(a, folder / "ranking.png")
+    if not a.run.curves.empty:
+        out["training_curves"] = training_curves(a, folder / "training_curves.png")
+    return out

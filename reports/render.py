@@ -1,0 +1,116 @@
+"""Write the report folder: tables, figures, report.md, a self-contained index.html and summary.json.
+
+The HTML embeds every figure as base64 and carries no script and no external
+link, so it opens anywhere (offline, as a CI artifact) without console errors.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from reports import figures, tables
+from reports.analysis import Analysis
+from reports.summary import write_summary
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+FIGURE_TITLES = {
+    "forest": "{task}: paired effect of the reference method over each baseline (bold, all domains) and per "
+              "held-out domain (exploratory), 95% CIs, ROPE shaded.",
+    "pareto": "{task}: primary metric against median time per meta-training step and per adaptation.",
+    "speed_ratios": "Paired speed ratios per phase with 95% CIs; dashed: the paper's claimed speed-up.",
+    "ranking": "Ranking of all methods (mean rank over task x domain blocks) with Wilcoxon + Holm cliques.",
+    "training_curves": "Meta-training curves (outer loss) against steps and wall-clock seconds.",
+}
+
+
+@dataclass
+class Item:
+    kind: str  # 'table' | 'figure'
+    title: str
+    html: str = ""
+    data: str = ""
+    markdown: str = ""
+
+
+def _figure_title(name: str) -> str:
+    for prefix, text in FIGURE_TITLES.items():
+        if name == prefix or name.startswith(prefix + "_"):
+            return text.format(task=name[len(prefix) + 1:])
+    return name
+
+
+def _sections(a: Analysis, tabs: dict[str, tables.Table], figs: dict[str, Path], rel: Path) -> list[dict]:
+    def table(name: str) -> Item:
+        t = tabs[name]
+        return Item("table", t.title, html=t.html(), markdown=t.markdown())
+
+    def figure(name: str) -> Item:
+        path = figs[name]
+        return Item("figure", _figure_title(name), data=base64.b64encode(path.read_bytes()).decode("ascii"),
+                    markdown=f"![{_figure_title(name)}]({(rel / path.name).as_posix()})")
+
+    def fig_items(prefix: str) -> list[Item]:
+        return [figure(n) for n in figs if n == prefix or n.startswith(prefix + "_")]
+
+    sections = [
+        {"heading": "Main results", "items": [table("main"), table("comparisons"), *fig_items("forest")]},
+        {"heading": "Speed", "items": [table("speed"), *fig_items("speed_ratios"), table("flops"),
+                                       table("phase_times")]},
+        {"heading": "Quality against time", "items": fig_items("pareto")},
+        {"heading": "Ranking of all methods", "items": [table("ranking"), *fig_items("ranking")]},
+        {"heading": "Meta-training", "items": fig_items("training_curves")},
+        {"heading": "Appendix: per-domain results", "items": [table(n) for n in tabs if n.startswith("domains_")]},
+    ]
+    if "secondary" in tabs:
+        sections.append({"heading": "Appendix: secondary metrics (exploratory)", "items": [table("secondary")]})
+    return [s for s in sections if s["items"]]
+
+
+def _meta(a: Analysis) -> list[tuple[str, str]]:
+    m = a.run.manifest
+    env = m.get("environment") or {}
+    env_text = ", ".join(f"{k}={v}" for k, v in env.items()) if isinstance(env, dict) else str(env)
+    return [("suite", str(m.get("suite", "?"))), ("spec hash", str(m.get("spec_hash", "?"))),
+            ("split hash", str(m.get("split_hash", "?"))), ("methods", ", ".join(a.design.methods)),
+            ("seeds", ", ".join(map(str, a.design.seeds))), ("tasks", ", ".join(a.design.tasks)),
+            ("reference", a.comparisons.reference), ("baselines", ", ".join(a.comparisons.baselines)),
+            ("alpha", f"{a.alpha:g} (Holm over {len(a.effects) + sum(r.claim is not None for r in a.speed)} "
+                      "declared comparisons)"),
+            ("environment", env_text)]
+
+
+def write_report(a: Analysis, out: Path) -> Path:
+    """Write everything into ``out``; returns the path of index.html."""
+    out.mkdir(parents=True, exist_ok=True)
+    tabs = {t.name: t for t in tables.all_tables(a)}
+    for t in tabs.values():
+        t.write(out / "tables")
+    figs = figures.all_figures(a, out / "figures")
+    sections = _sections(a, tabs, figs, Path("figures"))
+    title = f"mtml-bench report: {a.run.manifest.get('suite', a.run.run_dir.name)}"
+
+    md = [f"# {title}", ""]
+    md += [f"- **{k}**: {v}" for k, v in _meta(a)]
+    md += [""] + [f"> note: {n}" for n in a.notes]
+    if a.design.failures:
+        md += ["", "## Failures", ""] + [f"- {f['method']} seed {f['seed']}: {f['reason']}" for f in a.design.failures]
+    for s in sections:
+        md += ["", f"## {s['heading']}", ""]
+        for item in s["items"]:
+            md += ([f"*{item.title}*", "", item.markdown, ""] if item.kind == "table" else [item.markdown, ""])
+    (out / "report.md").write_text("\n".join(md).rstrip() + "\n", encoding="utf-8")
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined)
+    html = env.get_template("report.html.j2").render(title=title, meta=_meta(a), notes=a.notes,
+                                                     failures=a.design.failures, sections=sections,
+                                                     store=a.run.path.name)
+    index = out / "index.html"
+    index.write_text(html, encoding="utf-8")
+    write_summary(a, out / "summary.json")
+    return index

@@ -1,0 +1,86 @@
+"""summary.json: the machine-readable face of a report (the issue's contract).
+
+Per method and task the primary metric's mean with its CI; per declared
+comparison the paired effect, its CI, the Wilcoxon p, the Holm-adjusted p and
+the verdict; per phase the speed ratio against each baseline with its CI
+(baseline time over method time, above 1 = faster); FLOP ratios; rankings;
+the failures. NaN becomes null so that any JSON reader accepts the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reports.analysis import Analysis
+
+SCHEMA = "mtml-bench-report/1"
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def build_summary(a: Analysis) -> dict[str, Any]:
+    run = a.run
+    comparisons = [{"method": e.method, "baseline": e.baseline, "task": e.task, "metric": e.metric.name,
+                    "transform": e.metric.transform, "effect": e.estimate, "ci": list(e.ci),
+                    "lower_one_sided": e.lower, "margin": e.margin, "noninferior": e.noninferior,
+                    "p_wilcoxon": e.p, "p_holm": e.p_adjusted, "verdict": e.verdict, "wins": e.wins,
+                    "ties": e.ties, "losses": e.losses, "n_seeds": e.n_seeds, "n_domains": e.n_domains,
+                    "seed_effects": [float(v) for v in e.seed_effects]}
+                   for e in a.effects]
+    secondary = [{"method": e.method, "baseline": e.baseline, "task": e.task, "metric": e.metric.name,
+                  "transform": e.metric.transform, "effect": e.estimate, "ci": list(e.ci), "p_wilcoxon": e.p,
+                  "p_bh": e.p_adjusted, "verdict": e.verdict} for e in a.secondary]
+    speed = [{"method": r.method, "baseline": r.baseline, "phase": r.phase, "ratio": r.ratio, "ci": list(r.ci),
+              "paired": r.paired, "n_pairs": r.n_pairs, "n_blocks": r.n_blocks, "iqr_over_median": r.spread,
+              "claim": r.claim, "p_claim": r.p_claim, "p_holm": r.p_adjusted, "verdict": r.verdict}
+             for r in a.speed]
+    rankings = {scope: {"mean_ranks": {m: float(v) for m, v in rk.mean_ranks.items()}, "n_blocks": rk.n_blocks,
+                        "friedman_statistic": rk.friedman_stat, "friedman_p": rk.friedman_p,
+                        "pairwise_wilcoxon_holm": {a_: {b: rk.pairwise_holm.loc[a_, b]
+                                                        for b in rk.pairwise_holm.columns if b != a_}
+                                                   for a_ in rk.pairwise_holm.index}}
+                for scope, rk in a.rankings.items()}
+    summary = {
+        "schema": SCHEMA,
+        "run": {"store": str(run.path), "suite": run.manifest.get("suite"), "spec_hash": run.manifest.get("spec_hash"),
+                "split_hash": run.manifest.get("split_hash"), "environment": run.manifest.get("environment")},
+        "protocol": {"alpha": a.alpha, "reference": a.comparisons.reference,
+                     "baselines": list(a.comparisons.baselines), "speed_claim": a.comparisons.speed_claim,
+                     "speed_claim_phases": list(a.comparisons.speed_claim_phases),
+                     "family_size": len(a.effects) + sum(r.claim is not None for r in a.speed),
+                     "bootstrap_resamples": a.n_resamples, "bootstrap_seed": a.seed,
+                     "ci": "percentile, seeds and domains resampled together"},
+        "design": {"methods": a.design.methods, "seeds": a.design.seeds, "tasks": a.design.tasks,
+                   "domains": a.design.domains, "excluded_methods": a.design.excluded_methods,
+                   "excluded_seeds": a.design.excluded_seeds},
+        "means": [{"method": m.method, "task": m.task, "metric": m.metric, "mean": m.mean, "ci": list(m.ci),
+                   "se": m.se, "n_seeds": m.n_seeds, "n_domains": m.n_domains} for m in a.method_means],
+        "comparisons": comparisons,
+        "secondary": secondary,
+        "speed": speed,
+        "flops": a.flops,
+        "rankings": rankings,
+        "failures": a.design.failures,
+        "notes": a.notes,
+    }
+    return _clean(summary)
+
+
+def write_summary(a: Analysis, path: Path) -> Path:
+    path.write_text(json.dumps(build_summary(a), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,221 @@
+"""Synthetic result stores with planted effects, written in the real schema.
+
+They let the report, the gate and the statistical self-test run without the
+runner or any method: the generating model is known, so a test can check that
+a planted improvement is found and that no difference gives no verdict more
+often than alpha. The model mirrors the real design (statistics.md §0):
+
+    value = task base + domain effect (shared by methods)
+            + (method, seed) training effect + (method, domain) interaction
+            + episode difficulty (shared by methods: same episode ids)
+            + episode noise + planted effect of the method
+
+in effect units (a difference for 'delta' metrics, a log error for
+'log_ratio' metrics), then mapped to the metric's scale. Timings are
+interleaved pairs in blocks with a per-block drift common to all methods, so
+paired ratios are exact in expectation while absolute times drift.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reports.load import STORE_CANDIDATES, RunData
+from reports.metricinfo import MetricInfo
+
+SCHEMA_SQL = Path(__file__).resolve().parent.parent / "bench" / "schema.sql"
+
+# How the synthetic generator scores each task: names match domains.tasks' primary metrics.
+SYNTHETIC_METRICS: dict[str, MetricInfo] = {
+    "accuracy": MetricInfo("accuracy", "classification", "higher", "delta", 0.005, "fraction", True),
+    "abs_rel": MetricInfo("abs_rel", "depth", "lower", "log_ratio", 0.01, "", True),
+    "normals_mean_angle": MetricInfo("normals_mean_angle", "normals", "lower", "log_ratio", 0.01, "deg", True),
+    "vp_mean_angle": MetricInfo("vp_mean_angle", "vanishing_point", "lower", "log_ratio", 0.01, "deg", True),
+}
+BASE_LEVEL = {"accuracy": 0.55, "abs_rel": math.log(0.25), "normals_mean_angle": math.log(30.0),
+              "vp_mean_angle": math.log(8.0)}
+PHASE_SECONDS = {"meta_train_step": 0.030, "adapt": 0.010, "infer": 0.002, "data": 0.001}
+PHASE_FLOPS = {"meta_train_step": 4_000_000_000, "adapt": 600_000_000, "infer": 50_000_000}
+
+
+@dataclass
+class SyntheticConfig:
+    methods: Sequence[str] = ("afr", "maml", "fomaml")
+    tasks: Sequence[str] = ("classification", "depth", "normals", "vanishing_point")
+    domains: int = 6
+    seeds: int = 3
+    episodes: int = 4
+    # planted effect in effect units (positive = better), per method, per task or for all tasks
+    effects: Mapping[str, float | Mapping[str, float]] = field(default_factory=lambda: {"afr": 0.05})
+    # time of each method relative to the first baseline: afr 1/1.8 = 1.8x faster
+    speed: Mapping[str, float] = field(default_factory=lambda: {"afr": 1 / 1.8, "fomaml": 0.8})
+    flops_factor: Mapping[str, float] = field(default_factory=lambda: {"afr": 0.5, "fomaml": 0.7})
+    sd_domain: float = 0.05
+    sd_seed: float = 0.01
+    sd_interaction: float = 0.01
+    sd_episode: float = 0.03
+    sd_noise: float = 0.02
+    blocks: int = 3
+    pairs: int = 10
+    warmup: int = 2
+    timing_noise: float = 0.03
+    curve_steps: int = 20
+    failed: Sequence[tuple[str, int, str]] = ()  # (method, seed, reason): recorded as failed cells
+    missing: Sequence[tuple[str, int]] = ()  # (method, seed): cells left out entirely
+    inf_values: Sequence[tuple[str, int]] = ()  # (method, seed): one value written as +inf (a broken metric)
+    seed: int = 0
+    suite: str = "synthetic"
+    comparisons: Mapping[str, Any] | None = None
+    speed_section: bool = True
+
+    def planted(self, method: str, task: str) -> float:
+        e = self.effects.get(method, 0.0)
+        return float(e.get(task, 0.0)) if isinstance(e, Mapping) else float(e)
+
+
+def _primary(task: str) -> MetricInfo:
+    return next(m for m in SYNTHETIC_METRICS.values() if m.task == task)
+
+
+def _spec(cfg: SyntheticConfig) -> dict[str, Any]:
+    comp = dict(cfg.comparisons) if cfg.comparisons is not None else {
+        "reference": cfg.methods[0], "baselines": list(cfg.methods[1:]), "alpha": 0.05, "speed_claim": 1.5}
+    return {"name": cfg.suite, "methods": list(cfg.methods), "tasks": list(cfg.tasks), "seeds": cfg.seeds,
+            "episodes": cfg.episodes, "comparisons": comp}
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> RunData:
+    """An in-memory run drawn from the model above (reproducible from ``cfg.seed``)."""
+    g = np.random.default_rng(cfg.seed)
+    methods, seeds = list(cfg.methods), list(range(cfg.seeds))
+    failed = {(m, s): r for m, s, r in cfg.failed}
+    skipped = set(cfg.missing)
+    rows: list[tuple[Any, ...]] = []
+    for task in cfg.tasks:
+        info = _primary(task)
+        doms = [f"{task[:3]}-d{j:02d}" for j in range(cfg.domains)]
+        dom_eff = g.normal(0, cfg.sd_domain, cfg.domains)
+        ep_eff = g.normal(0, cfg.sd_episode, (cfg.domains, cfg.episodes))
+        inter = {m: g.normal(0, cfg.sd_interaction, cfg.domains) for m in methods}
+        for m in methods:
+            for s in seeds:
+                seed_eff = g.normal(0, cfg.sd_seed)
+                noise = g.normal(0, cfg.sd_noise, (cfg.domains, cfg.episodes))
+                if (m, s) in failed or (m, s) in skipped:
+                    continue
+                # "quality" on the effect scale: larger = better
+                q = dom_eff[:, None] + ep_eff + inter[m][:, None] + seed_eff + noise + cfg.planted(m, task)
+                if info.transform == "delta":
+                    val = np.clip(BASE_LEVEL[info.name] + q, 0.0, 1.0)
+                else:
+                    val = np.exp(BASE_LEVEL[info.name] - q)
+                for j, dom in enumerate(doms):
+                    for e in range(cfg.episodes):
+                        rows.append((m, s, task, dom, e, info.name, float(val[j, e])))
+    values = pd.DataFrame(rows, columns=["method", "seed", "task", "domain", "episode", "metric", "value"])
+    for m, s in cfg.inf_values:
+        idx = values.index[(values["method"] == m) & (values["seed"] == s)][0]
+        values.loc[idx, "value"] = math.inf
+
+    cells = pd.DataFrame([
+        {"method": m, "seed": s, "status": "failed" if (m, s) in failed else "done", "reason": failed.get((m, s)),
+         "parameters": 100_000 + 1000 * i, "wall_seconds": 1.0, "finished_at": "2026-01-01T00:00:00Z"}
+        for i, m in enumerate(methods) for s in seeds if (m, s) not in skipped])
+
+    speed_of = {m: float(cfg.speed.get(m, 1.0)) for m in methods}
+    trows: list[dict[str, Any]] = []
+    for phase, base in PHASE_SECONDS.items():
+        if cfg.speed_section:
+            for b in range(cfg.blocks):
+                drift = math.exp(g.normal(0, 0.2))  # a fresh process on a busy machine: common to all methods
+                for p in range(cfg.warmup + cfg.pairs):
+                    order = list(g.permutation(methods))  # randomised order within each round
+                    for m in order:
+                        t = base * speed_of[m] * drift * math.exp(g.normal(0, cfg.timing_noise))
+                        warm = p < cfg.warmup
+                        trows.append({"source": "speed", "method": m, "seed": 0, "phase": phase, "block": b,
+                                      "pair": p, "idx": p, "seconds": t * (3.0 if warm else 1.0), "warmup": warm})
+        for m in methods:
+            for s in seeds:
+                for i in range(5):
+                    t = base * speed_of[m] * math.exp(g.normal(0, cfg.timing_noise + 0.05))
+                    trows.append({"source": "cell", "method": m, "seed": s, "phase": phase, "block": 0, "pair": 0,
+                                  "idx": i, "seconds": t, "warmup": False})
+    timings = pd.DataFrame(trows, columns=["source", "method", "seed", "phase", "block", "pair", "idx",
+                                           "seconds", "warmup"])
+    costs = pd.DataFrame([{"method": m, "phase": ph, "flops": int(f * cfg.flops_factor.get(m, 1.0)),
+                           "peak_bytes": int(2e7 * cfg.flops_factor.get(m, 1.0))}
+                          for m in methods for ph, f in PHASE_FLOPS.items()])
+    crows = []
+    for m in methods:
+        for s in seeds:
+            if (m, s) in skipped:
+                continue
+            level = 1.0 - 0.5 * cfg.planted(m, cfg.tasks[0])
+            for k in range(cfg.curve_steps):
+                step = 10 * k
+                loss = level * (0.6 * math.exp(-step / 60) + 0.4) * math.exp(g.normal(0, 0.02))
+                crows.append({"method": m, "seed": s, "step": step,
+                              "elapsed": step * PHASE_SECONDS["meta_train_step"] * speed_of[m], "loss": loss,
+                              "task_losses": json.dumps({t: loss for t in cfg.tasks})})
+    curves = pd.DataFrame(crows, columns=["method", "seed", "step", "elapsed", "loss", "task_losses"])
+    spec = _spec(cfg)
+    manifest = {
+        "schema": 1, "spec": spec, "spec_hash": _hash(spec), "split_hash": _hash([cfg.tasks, cfg.domains]),
+        "suite": cfg.suite, "created": "2026-01-01T00:00:00Z",
+        "environment": {"python": "3.11.7", "torch": "2.14.1", "numpy": np.__version__, "cpu": "synthetic-cpu",
+                        "cores": 2, "threads": {"torch": 1, "interop": 1}, "device": "cpu"},
+        "parameter_counts": {m: 100_000 + 1000 * i for i, m in enumerate(methods)},
+        "metrics": {n: SYNTHETIC_METRICS[n].to_json() for n in sorted({_primary(t).name for t in cfg.tasks})},
+    }
+    return RunData(path=Path(path), manifest=manifest, cells=cells, values=values, timings=timings, costs=costs,
+                   curves=curves)
+
+
+def write_store(run: RunData, path: Path | str) -> Path:
+    """Write a run into a fresh SQLite store with the real schema (bench/schema.sql)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    con = sqlite3.connect(path)
+    try:
+        con.executescript(SCHEMA_SQL.read_text())
+        con.executemany("INSERT INTO manifest(key, value) VALUES (?, ?)",
+                        [(k, json.dumps(v)) for k, v in run.manifest.items()])
+        for table, frame in (("cells", run.cells), ("metric_values", run.values), ("timing_samples", run.timings),
+                             ("phase_costs", run.costs), ("training_curve", run.curves)):
+            if frame.empty:
+                continue
+            cols = list(frame.columns)
+            records = [tuple(_plain(v) for v in r) for r in frame.itertuples(index=False, name=None)]
+            con.executemany(f"INSERT INTO {table}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", records)
+        con.commit()
+    finally:
+        con.close()
+    return path
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def write_run(cfg: SyntheticConfig, run_dir: Path | str) -> Path:
+    """Create a run folder holding a synthetic store; returns the folder."""
+    run_dir = Path(run_dir)
+    write_store(make_run(cfg), run_dir / STORE_CANDIDATES[0])
+    return run_dir

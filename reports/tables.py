@@ -1,0 +1,203 @@
+"""Tables of a report, each written as CSV (full precision), LaTeX (booktabs) and Markdown.
+
+The main table follows statistics.md §3.7: rows are methods, columns tasks,
+each cell the primary metric's mean with its 95% crossed-bootstrap CI. The
+appendix tables are DomainBed-style per-domain tables (domains as columns plus
+Avg) with mean ± SE across seeds, using ddof = 1 (DomainBed's ddof = 0
+understates the SE by sqrt(2/3) with three seeds).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reports.analysis import Analysis
+
+ARROW = {"higher": "↑", "lower": "↓"}
+
+
+def fmt(x: float | None, digits: int = 4) -> str:
+    """A number with ``digits`` significant digits, no exponent for ordinary magnitudes."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    x = float(x)
+    if x == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(x)))
+    if mag >= 6 or mag <= -5:
+        return f"{x:.{digits - 1}e}"
+    return f"{x:.{max(digits - 1 - mag, 0)}f}"
+
+
+def fmt_p(p: float) -> str:
+    if p is None or math.isnan(p):
+        return "–"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+@dataclass
+class Table:
+    name: str  # file stem
+    title: str
+    numeric: pd.DataFrame  # for CSV
+    display: pd.DataFrame  # formatted strings for LaTeX/Markdown/HTML
+
+    def markdown(self) -> str:
+        cols = [str(c) for c in self.display.columns]
+        lines = ["| " + " | ".join(_md(c) for c in cols) + " |", "|" + "|".join(" --- " for _ in cols) + "|"]
+        for row in self.display.itertuples(index=False, name=None):
+            lines.append("| " + " | ".join(_md(str(v)) for v in row) + " |")
+        return "\n".join(lines)
+
+    def latex(self) -> str:
+        frame = self.display.rename(columns=lambda c: str(c).replace("↑", "(higher better)")
+                                    .replace("↓", "(lower better)"))
+        frame = frame.map(lambda v: str(v).replace("↑", "").replace("↓", "").replace("±", "$\\pm$")
+                          .replace("–", "--"))
+        styler = frame.style.hide(axis="index")
+        styler = styler.format(escape="latex", formatter=lambda v: v).format_index(escape="latex", axis=1)
+        # the ± we inserted is already LaTeX; escape="latex" would mangle it, so undo that one escape
+        body = styler.to_latex(hrules=True, column_format="l" + "r" * (frame.shape[1] - 1))
+        body = body.replace("\\$\\textbackslash pm\\$", "$\\pm$")
+        return f"% {self.title}\n% needs \\usepackage{{booktabs}}\n{body}"
+
+    def html(self) -> str:
+        return self.display.to_html(index=False, border=0, classes="table", escape=True)
+
+    def write(self, folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = [folder / f"{self.name}.csv", folder / f"{self.name}.tex"]
+        self.numeric.to_csv(paths[0], index=False)
+        paths[1].write_text(self.latex(), encoding="utf-8")
+        return paths
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def main_table(a: Analysis) -> Table:
+    rows, disp = [], []
+    for m in a.design.methods:
+        row: dict[str, object] = {"method": m}
+        drow: dict[str, str] = {"method": m + (" (reference)" if m == a.comparisons.reference else "")}
+        for t in a.design.tasks:
+            mc = a.mean_of(m, t)
+            info = a.primary[t]
+            row.update({f"{t}.{info.name}.mean": mc.mean, f"{t}.{info.name}.ci_lo": mc.ci[0],
+                        f"{t}.{info.name}.ci_hi": mc.ci[1]})
+            drow[f"{t} {info.name} {ARROW[info.direction]}"] = f"{fmt(mc.mean)} [{fmt(mc.ci[0])}, {fmt(mc.ci[1])}]"
+        rows.append(row)
+        disp.append(drow)
+    title = (f"Primary metric per method and task: mean over {len(a.design.seeds)} seeds x held-out domains, "
+             "[95% CI resampling seeds and domains together]")
+    return Table("main", title, pd.DataFrame(rows), pd.DataFrame(disp))
+
+
+def comparison_table(a: Analysis, secondary: bool = False) -> Table:
+    effects = a.secondary if secondary else a.effects
+    rows, disp = [], []
+    for e in effects:
+        ratio = e.metric.transform == "log_ratio"
+        rows.append({"task": e.task, "metric": e.metric.name, "method": e.method, "baseline": e.baseline,
+                     "transform": e.metric.transform, "effect": e.estimate, "ci_lo": e.ci[0], "ci_hi": e.ci[1],
+                     "lower_one_sided": e.lower, "margin": e.margin, "wins": e.wins, "ties": e.ties,
+                     "losses": e.losses, "n_seeds": e.n_seeds, "n_domains": e.n_domains, "p_wilcoxon": e.p,
+                     "p_adjusted": e.p_adjusted, "adjustment": "BH" if secondary else "Holm",
+                     "verdict": e.verdict})
+        shown = (f"{fmt(e.as_ratio(e.estimate))}x [{fmt(e.as_ratio(e.ci[0]))}, {fmt(e.as_ratio(e.ci[1]))}]"
+                 if ratio else f"{fmt(e.estimate)} [{fmt(e.ci[0])}, {fmt(e.ci[1])}]")
+        disp.append({"task": e.task, "metric": e.metric.name, "comparison": f"{e.method} vs {e.baseline}",
+                     "effect [95% CI]": shown, "W/T/L": f"{e.wins}/{e.ties}/{e.losses}",
+                     "p (Wilcoxon)": fmt_p(e.p), "p (" + ("BH" if secondary else "Holm") + ")": fmt_p(e.p_adjusted),
+                     "verdict": e.verdict})
+    title = ("Paired effects (positive = method better; log-ratio metrics shown as error ratio baseline/method), "
+             "Wilcoxon signed-rank over domains, " + ("BH over secondary metrics (exploratory)" if secondary
+                                                       else "Holm over the declared family"))
+    return Table("secondary" if secondary else "comparisons", title, pd.DataFrame(rows), pd.DataFrame(disp))
+
+
+def speed_table(a: Analysis) -> Table:
+    rows, disp = [], []
+    for r in a.speed:
+        rows.append({"method": r.method, "baseline": r.baseline, "phase": r.phase, "ratio": r.ratio,
+                     "ci_lo": r.ci[0], "ci_hi": r.ci[1], "paired": r.paired, "n_pairs": r.n_pairs,
+                     "n_blocks": r.n_blocks, "iqr_over_median": r.spread, "claim": r.claim,
+                     "p_claim": r.p_claim, "p_adjusted": r.p_adjusted, "verdict": r.verdict})
+        disp.append({"comparison": f"{r.method} vs {r.baseline}", "phase": r.phase,
+                     "speed ratio [95% CI]": f"{fmt(r.ratio, 3)}x [{fmt(r.ci[0], 3)}, {fmt(r.ci[1], 3)}]",
+                     "pairs (blocks)": f"{r.n_pairs} ({r.n_blocks})" + ("" if r.paired else " unpaired"),
+                     "p (claim, Holm)": fmt_p(r.p_adjusted), "verdict": r.verdict})
+    title = ("Speed ratios: baseline time / method time per interleaved pair (above 1 = method faster), "
+             "geometric mean, 95% CI resampling blocks then pairs")
+    return Table("speed", title, pd.DataFrame(rows), pd.DataFrame(disp))
+
+
+def phase_table(a: Analysis) -> Table:
+    pt = a.phase_times
+    disp = pd.DataFrame({"source": pt["source"], "method": pt["method"], "phase": pt["phase"],
+                         "median (s) [95% CI]": [f"{fmt(m, 3)} [{fmt(lo, 3)}, {fmt(hi, 3)}]"
+                                                 for m, lo, hi in zip(pt["median_s"], pt["ci_lo"], pt["ci_hi"],
+                                                                      strict=True)],
+                         "IQR/median": [fmt(v, 2) + (" unstable" if v > 0.10 else "") for v in pt["iqr_over_median"]],
+                         "n": pt["n"]})
+    return Table("phase_times", "Per-phase times (warm-up excluded)", pt, disp)
+
+
+def flops_table(a: Analysis) -> Table:
+    num = pd.DataFrame(a.flops, columns=["method", "baseline", "phase", "flops_method", "flops_baseline",
+                                         "flop_ratio", "memory_ratio"])
+    disp = pd.DataFrame({"comparison": num["method"] + " vs " + num["baseline"], "phase": num["phase"],
+                         "FLOPs method": [fmt(v, 3) for v in num["flops_method"]],
+                         "FLOPs baseline": [fmt(v, 3) for v in num["flops_baseline"]],
+                         "FLOP ratio": [fmt(v, 3) for v in num["flop_ratio"]],
+                         "peak-memory ratio": [fmt(v, 3) for v in num["memory_ratio"]]})
+    return Table("flops", "FLOP ratios (baseline / method, exact) and peak-memory ratios per phase", num, disp)
+
+
+def ranking_table(a: Analysis) -> Table:
+    rows, disp = [], []
+    for scope, rk in a.rankings.items():
+        for method, r in rk.mean_ranks.items():
+            rows.append({"scope": scope, "method": method, "mean_rank": r, "n_blocks": rk.n_blocks,
+                         "friedman_stat": rk.friedman_stat, "friedman_p": rk.friedman_p})
+            disp.append({"scope": scope, "method": method, "mean rank": fmt(r, 3), "blocks": rk.n_blocks,
+                         "Friedman p": fmt_p(rk.friedman_p)})
+    return Table("ranking", "Mean ranks (1 = best) over (task, domain) blocks, primary metrics",
+                 pd.DataFrame(rows), pd.DataFrame(disp))
+
+
+def domain_tables(a: Analysis) -> list[Table]:
+    out = []
+    for task in a.design.tasks:
+        info = a.primary[task]
+        doms = a.design.domains[task]
+        sub = a.means[(a.means["task"] == task) & (a.means["metric"] == info.name)]
+        rows, disp = [], []
+        for m in a.design.methods:
+            wide = sub[sub["method"] == m].pivot(index="seed", columns="domain", values="value")
+            wide = wide.reindex(columns=doms)
+            wide["Avg"] = wide.mean(axis=1)
+            n = len(wide)
+            mean = wide.mean(axis=0)
+            se = wide.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else wide.mean(axis=0) * np.nan
+            rows.append({"method": m, **{f"{d}.mean": mean[d] for d in wide.columns},
+                         **{f"{d}.se": se[d] for d in wide.columns}})
+            disp.append({"method": m, **{d: f"{fmt(mean[d])} ± {fmt(se[d], 2)}" for d in wide.columns}})
+        title = (f"{task}: {info.name} ({info.direction} is better) per held-out domain, mean ± SE over "
+                 f"{len(a.design.seeds)} seeds (ddof=1)")
+        out.append(Table(f"domains_{task}", title, pd.DataFrame(rows), pd.DataFrame(disp)))
+    return out
+
+
+def all_tables(a: Analysis) -> list[Table]:
+    tables = [main_table(a), comparison_table(a)]
+    if a.secondary:
+        tables.append(comparison_table(a, secondary=True))
+    tables += [speed_table(a), phase_table(a), flops_table(a), ranking_table(a), *domain_tables(a)]
+    return tables
