@@ -365,10 +365,7 @@ class AFR(EpisodicMethod):
             return self._stage_weights(task, self._params, context)
 
     def _check_episode(self, episode: Episode) -> str:
-        task = episode.task
-        if task not in self.tasks:
-            raise ValueError(f"{self.name} was built for tasks {', '.join(self.tasks)} and got a '{task}' "
-                             "episode; list every task of the suite in the spec")
+        task = self.check_task(episode)
         if task == "classification" and episode.ways is not None and episode.ways != self.config.network.ways:
             raise ValueError(f"the episode is {episode.ways}-way but the classification head has "
                              f"{self.config.network.ways} outputs; set the network's ways to the episodes' ways")
