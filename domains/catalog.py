@@ -10,6 +10,10 @@ import importlib
 from domains.suite import SUITES
 
 SUITE_MODULES: tuple[str, ...] = (
+    "domains.taskonomy",
+    "domains.diode",
+    "domains.scannet_vp",
+    "domains.nyuv2",
 )
 
 for _module in SUITE_MODULES:

@@ -1,0 +1,285 @@
+"""What the four real-data suites share: options, sample decoding loop, skipping, caching, split files.
+
+A loader only has to say which samples a (task, domain) has and how to decode
+one sample into numpy arrays; this base turns them into ``DomainData`` in the
+documented layouts, caches them (``domains.realdata_cache``), and applies the
+``skip_unreadable`` policy in one place so that skipping is always counted and
+reported, never silent.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import os
+import sys
+import warnings
+from abc import abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from domains.image_io import fit_dense, fit_image, parse_image_size, unit_normals
+from domains.realdata_cache import DomainCache, fingerprint, resolve_cache_dir
+from domains.suite import SPLIT_PARTS, DataError, DomainData, Split, Suite
+
+PART_OF_CSV_COLUMN = {"train": "meta_train", "val": "meta_val", "test": "meta_test"}
+
+
+@dataclass
+class Sample:
+    """One sample of a (task, domain): an id for messages and every file it is decoded from."""
+
+    id: str
+    files: dict[str, Path]  # role ('image', 'depth', ...) -> path
+
+
+@dataclass
+class Decoded:
+    """One decoded sample in numpy: image HxWx3 (uint8 or float [0,1]) and the task's raw target."""
+
+    image: np.ndarray
+    target: np.ndarray | int
+    mask: np.ndarray | None = None
+
+
+@dataclass
+class SampleListing:
+    """The samples of a (task, domain) and files left out because a partner file is missing."""
+
+    samples: list[Sample]
+    unmatched: list[str] = field(default_factory=list)
+
+
+def check_root(root: str | os.PathLike[str] | None, suite: str) -> Path:
+    if root is None or str(root) == "":
+        raise DataError(f"suite '{suite}' needs a dataset folder; set root = \"/path/to/{suite}\" in the spec "
+                        f"(or --root on the command line)")
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise DataError(f"{path}: dataset root for suite '{suite}' does not exist or is not a folder; "
+                        f"point root at the extracted dataset")
+    return path
+
+
+class RealSuite(Suite):
+    """Base of the real-data suites; subclasses list samples and decode one sample."""
+
+    loader_version: int = 1
+
+    def __init__(self, root: str | os.PathLike[str] | None, image_size: int | Sequence[int] = 64,
+                 split: str | os.PathLike[str] | None = None, cache_dir: str | os.PathLike[str] | bool | None = None,
+                 skip_unreadable: bool = False, keep_aspect: bool = True, progress: bool | None = None):
+        self.root = check_root(root, self.name)
+        self.image_size = parse_image_size(list(image_size) if isinstance(image_size, (tuple, list)) else image_size)
+        self.split_option = split
+        self.cache = DomainCache(resolve_cache_dir(cache_dir), self.name)
+        self.skip_unreadable = bool(skip_unreadable)
+        self.keep_aspect = bool(keep_aspect)
+        self.progress = progress
+        self._split: Split | None = None
+
+    # ---- subclass hooks ------------------------------------------------------------------------
+    @abstractmethod
+    def domains(self, task: str) -> list[str]:
+        """Every domain on disk that has samples for ``task`` (sorted)."""
+
+    @abstractmethod
+    def list_samples(self, task: str, domain: str) -> SampleListing:
+        """The samples of one (task, domain); raise DataError for a missing folder or an empty domain."""
+
+    @abstractmethod
+    def decode(self, task: str, sample: Sample) -> Decoded:
+        """Decode one sample; raise DataError naming the file for anything wrong with it."""
+
+    def cache_params(self) -> dict[str, Any]:
+        """Options that change decoded tensors; part of the cache key."""
+        return {}
+
+    # ---- Suite API -------------------------------------------------------------------------------
+    def split(self) -> Split:
+        if self._split is None:
+            split = self.make_split()
+            split.validate()
+            self._split = split
+        return self._split
+
+    @abstractmethod
+    def make_split(self) -> Split:
+        """Build the split named by the ``split`` option."""
+
+    def load(self, task: str, domain: str) -> DomainData:
+        self.require_tasks([task])
+        listing = self.list_samples(task, domain)
+        if not listing.samples:
+            raise DataError(f"suite '{self.name}': domain '{domain}' has no samples for task '{task}' under "
+                            f"{self.root}; add its files or remove it from the split")
+        files = [p for s in listing.samples for p in s.files.values()]
+        params = {"suite": self.name, "version": self.loader_version, "task": task, "domain": domain,
+                  "size": self.image_size, "keep_aspect": self.keep_aspect, "skip": self.skip_unreadable,
+                  "unmatched": listing.unmatched, **self.cache_params()}
+        key = fingerprint(files, params, self.root)
+        data = self.cache.load_or_build(task, domain, key, lambda: self._build(task, domain, listing))
+        if data.skipped:
+            warnings.warn(f"suite '{self.name}': skipped {len(data.skipped)} sample(s) of domain '{domain}' "
+                          f"(task {task}): {'; '.join(data.skipped[:3])}{' ...' if len(data.skipped) > 3 else ''}",
+                          stacklevel=2)
+        return data
+
+    # ---- building --------------------------------------------------------------------------------
+    def _build(self, task: str, domain: str, listing: SampleListing) -> DomainData:
+        images, targets, masks, skipped = [], [], [], list(listing.unmatched)
+        bar = tqdm(listing.samples, desc=f"{self.name} {task}/{domain}", unit="img", leave=False,
+                   file=sys.stderr, disable=(not self.progress) if self.progress is not None else None)
+        for sample in bar:
+            try:
+                decoded = self.decode(task, sample)
+                image, target, mask = self._to_tensors(task, decoded)
+            except DataError as err:
+                if not self.skip_unreadable:
+                    raise
+                skipped.append(str(err))
+                continue
+            images.append(image)
+            targets.append(target)
+            masks.append(mask)
+        if not images:
+            raise DataError(f"suite '{self.name}': every one of the {len(listing.samples)} sample(s) of domain "
+                            f"'{domain}' (task {task}) was unreadable; first: {skipped[0] if skipped else '?'}")
+        stacked_mask = None if masks[0] is None else torch.stack(masks)
+        return DomainData(task, domain, torch.stack(images).float() / 255.0, torch.stack(targets), stacked_mask,
+                          skipped)
+
+    def _to_tensors(self, task: str, d: Decoded) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        image = fit_image(d.image, self.image_size, self.keep_aspect)
+        if task == "classification":
+            return image, torch.tensor(int(d.target), dtype=torch.int64), None
+        if task == "vanishing_point":
+            vps = torch.as_tensor(np.asarray(d.target, dtype=np.float32))
+            return image, vps / vps.norm(dim=1, keepdim=True), None
+        assert d.mask is not None
+        values, mask = fit_dense(np.asarray(d.target), d.mask, self.image_size, self.keep_aspect)
+        if task == "normals":
+            values, mask = unit_normals(values, mask)
+        return image, values, mask
+
+    def unknown_domain(self, task: str, domain: str) -> DataError:
+        known = self.domains(task)
+        shown = ", ".join(known[:8]) + (" ..." if len(known) > 8 else "")
+        return DataError(f"suite '{self.name}' has no domain '{domain}' for task '{task}' under {self.root}; "
+                         f"known: {shown or '(none)'}")
+
+
+# ---- splits ------------------------------------------------------------------------------------------
+
+
+def hash_rank(names: Iterable[str], salt: str) -> list[str]:
+    """Names ordered by sha256(salt, name): a deterministic shuffle that does not depend on listing order."""
+    return sorted(names, key=lambda n: hashlib.sha256(f"{salt}\x1f{n}".encode()).hexdigest())
+
+
+def hash_partition(names: Sequence[str], salt: str, fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+                   ) -> dict[str, list[str]]:
+    """Split names into the three parts by hash rank; each part gets at least one name when >= 3 exist."""
+    ranked = hash_rank(names, salt)
+    n = len(ranked)
+    if n < 3:
+        raise DataError(f"an automatic split needs at least 3 domains, found {n} ({', '.join(ranked)}); "
+                        f"add domains or pass a split file")
+    n_val = max(1, round(n * fractions[1]))
+    n_test = max(1, round(n * fractions[2]))
+    n_train = n - n_val - n_test
+    if n_train < 1:
+        n_train, n_val = 1, n - 1 - n_test
+    return {"meta_train": sorted(ranked[:n_train]), "meta_val": sorted(ranked[n_train:n_train + n_val]),
+            "meta_test": sorted(ranked[n_train + n_val:])}
+
+
+def hold_out(names: Sequence[str], salt: str, fraction: float = 0.1) -> tuple[list[str], list[str]]:
+    """(kept, held) with ceil(fraction * n) >= 1 names held out by hash rank, when n >= 2."""
+    if len(names) < 2:
+        return sorted(names), []
+    ranked = hash_rank(names, salt)
+    k = max(1, math.ceil(fraction * len(ranked)))
+    return sorted(ranked[k:]), sorted(ranked[:k])
+
+
+def read_split_csv(path: Path) -> dict[str, list[str]]:
+    """The official Taskonomy CSV format (header ``id,train,val,test``, rows ``name,0|1,0|1,0|1``).
+
+    The StanfordVL files use bare carriage returns as line ends, so the text is
+    read with universal newlines. Returns meta part -> names in file order.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"split file {path} does not exist; pass an official name (e.g. 'tiny') or an existing CSV") from None
+    rows = list(csv.reader(io.StringIO(text, newline=None)))
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows or [c.strip().lower() for c in rows[0][:4]] != ["id", "train", "val", "test"]:
+        raise DataError(f"split file {path}: first row must be 'id,train,val,test' (the Taskonomy split format); "
+                        f"found {','.join(rows[0]) if rows else 'an empty file'}")
+    parts: dict[str, list[str]] = {p: [] for p in SPLIT_PARTS}
+    for line_no, row in enumerate(rows[1:], start=2):
+        if len(row) < 4 or any(c.strip() not in ("0", "1") for c in row[1:4]):
+            raise DataError(f"split file {path}, row {line_no}: expected 'name,0|1,0|1,0|1', found {','.join(row)}")
+        flags = [c.strip() == "1" for c in row[1:4]]
+        if sum(flags) > 1:
+            raise DataError(f"split file {path}, row {line_no}: '{row[0].strip()}' is in more than one of "
+                            f"train/val/test; a benchmark split must keep held-out domains unseen. Fix the row.")
+        for flag, column in zip(flags, ("train", "val", "test")):
+            if flag:
+                parts[PART_OF_CSV_COLUMN[column]].append(row[0].strip())
+    return parts
+
+
+def write_split_csv(parts: dict[str, list[str]], path: Path, line_end: str = "\r") -> None:
+    """Write parts in the official CSV format (bare CR line ends by default, like the StanfordVL files)."""
+    lines = ["id,train,val,test"]
+    for part in SPLIT_PARTS:
+        for name in parts[part]:
+            lines.append(",".join([name] + ["1" if p == part else "0" for p in SPLIT_PARTS]))
+    path.write_bytes((line_end.join(lines) + line_end).encode())
+
+
+def is_path_option(split: str | os.PathLike[str]) -> bool:
+    text = str(split)
+    return text.endswith((".csv", ".json")) or os.sep in text or Path(text).exists()
+
+
+def read_split_manifest(path: Path, suite: str, tasks: Sequence[str]) -> Split:
+    """A hashed JSON split written by ``Split.write``; its suite must match and its tasks must be offered."""
+    split = Split.read(path)
+    if split.suite != suite:
+        raise DataError(f"split file {path} is for suite '{split.suite}', not '{suite}'; pass a split written "
+                        f"for '{suite}'")
+    lacking = [t for t in split.domains if t not in tasks]
+    if lacking:
+        raise DataError(f"split file {path} names task(s) {', '.join(lacking)} that suite '{suite}' has no labels "
+                        f"for here; it offers: {', '.join(tasks)}")
+    return split
+
+
+def check_split_domains(split: Split, available: dict[str, list[str]], origin: str) -> None:
+    """Every domain a split names must exist on disk: a domain is never dropped silently."""
+    for task, parts in split.domains.items():
+        have = set(available.get(task, []))
+        missing = sorted({d for p in SPLIT_PARTS for d in parts[p]} - have)
+        if missing:
+            raise DataError(f"split {origin} names {len(missing)} domain(s) of task '{task}' that are not on disk "
+                            f"under the dataset root: {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}; "
+                            f"add their files or remove them from the split")
+
+
+def require_nonempty(parts: dict[str, list[str]], suite: str, origin: str) -> None:
+    empty = [p for p in SPLIT_PARTS if not parts.get(p)]
+    if empty:
+        raise DataError(f"suite '{suite}': split {origin} leaves {', '.join(empty)} without domains; "
+                        f"add domains on disk or pass a split file that fills every part")

@@ -1,0 +1,201 @@
+"""The Taskonomy suite: buildings are domains; tasks are whatever label folders are on disk.
+
+Samples of a building are keyed by (point, view) and kept where the rgb file
+and the task's label file both exist (as the omnidata loader does); files
+without a partner are reported in ``DomainData.skipped``, never dropped
+silently.
+
+Splits (option ``split``):
+- ``"tiny"`` / ``"medium"``: the official building lists (train -> meta_train,
+  val -> meta_val, test -> meta_test). Buildings of the list that are not on
+  disk are an error unless ``missing_buildings = "drop"``, which records them
+  in the split's params and warns.
+- ``"auto"`` (default): the buildings on disk, 60/20/20 by hash rank.
+- a ``.csv`` path in the official format, or a ``.json`` split manifest.
+Classification classes are split 60/20/20 by a seeded permutation of the
+subset's global ids (``class_seed``), so meta-test classes are never seen.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from domains.image_io import read_rgb
+from domains.realdata import (
+    Decoded,
+    RealSuite,
+    Sample,
+    SampleListing,
+    check_split_domains,
+    hash_partition,
+    is_path_option,
+    read_split_csv,
+    read_split_manifest,
+    require_nonempty,
+)
+from domains.suite import SPLIT_PARTS, DataError, Split
+from domains.taskonomy import formats
+from domains.taskonomy.classes import LABEL_SPACES
+from domains.taskonomy.layout import TaskonomyTree
+from domains.taskonomy.official_splits import OFFICIAL, OMNIDATA_FORBIDDEN
+from domains.tasks import TASK_NAMES
+
+SPLIT_VERSION = 1
+
+
+class TaskonomySuite(RealSuite):
+    """Taskonomy (or Omnidata's taskonomy component, or anything exported in its format)."""
+
+    name = "taskonomy"
+    loader_version = 1
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, image_size: int | Sequence[int] = 64,
+                 split: str | os.PathLike[str] | None = "auto", cache_dir: str | os.PathLike[str] | bool | None = None,
+                 skip_unreadable: bool = False, layout: str = "auto", classification: str = "scene",
+                 missing_buildings: str = "error", exclude_omnidata_forbidden: bool = False,
+                 class_seed: int = 0, keep_aspect: bool = True, progress: bool | None = None):
+        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress)
+        self.tree = TaskonomyTree(self.root, layout)
+        if classification not in LABEL_SPACES:
+            raise DataError(f"taskonomy classification '{classification}' is unknown; use one of "
+                            f"{', '.join(LABEL_SPACES)}")
+        self.space = LABEL_SPACES[classification]
+        if missing_buildings not in ("error", "drop"):
+            raise DataError(f"taskonomy missing_buildings '{missing_buildings}' is unknown; use 'error' or 'drop'")
+        self.missing_buildings = missing_buildings
+        self.exclude_forbidden = bool(exclude_omnidata_forbidden)
+        self.class_seed = int(class_seed)
+        self.label_folders = self._label_folders()
+
+    def _label_folders(self) -> dict[str, str]:
+        """task -> label folder, for the tasks whose folder exists somewhere on disk."""
+        candidates = {"classification": (self.space.folder,), "depth": ("depth_zbuffer",),
+                      "normals": ("normal",), "vanishing_point": ("point_info", "points")}
+        found = {}
+        for task in TASK_NAMES:
+            for folder in candidates[task]:
+                if self.tree.has_folder(folder):
+                    found[task] = folder
+                    break
+        return found
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(self.label_folders)
+
+    def cache_params(self) -> dict[str, Any]:
+        return {"layout": self.tree.layout, "classes": self.space.kind}
+
+    # ---- domains and samples ----------------------------------------------------------------------
+    def domains(self, task: str) -> list[str]:
+        folder = self.label_folders.get(task)
+        if folder is None:
+            return []
+        return [b for b in self.tree.buildings() if self.tree.folder(b, folder).is_dir()]
+
+    def list_samples(self, task: str, domain: str) -> SampleListing:
+        if domain not in self.tree.buildings():
+            raise self.unknown_domain(task, domain)
+        folder = self.label_folders[task]
+        rgb = self.tree.files(domain, "rgb")
+        labels = self.tree.files(domain, folder)
+        if not rgb:
+            raise DataError(f"{self.tree.folder(domain, 'rgb')}: building '{domain}' has no rgb images "
+                            f"(point_P_view_V_domain_rgb.png); re-extract it or remove it from the split")
+        if not labels:
+            raise DataError(f"{self.tree.folder(domain, folder)}: building '{domain}' has no {folder} files; "
+                            f"re-extract it or remove it from the split")
+        keys = sorted(rgb.keys() & labels.keys())
+        unmatched = [f"{p}: no matching {folder} file" for k, p in sorted(rgb.items()) if k not in labels]
+        unmatched += [f"{p}: no matching rgb image" for k, p in sorted(labels.items()) if k not in rgb]
+        samples = [Sample(f"{domain}/point_{p}_view_{v}", {"image": rgb[(p, v)], "label": labels[(p, v)]})
+                   for p, v in keys]
+        return SampleListing(samples, unmatched)
+
+    def decode(self, task: str, sample: Sample) -> Decoded:
+        image = read_rgb(sample.files["image"])
+        label = sample.files["label"]
+        if task == "classification":
+            return Decoded(image, formats.hard_label(label, self.space))
+        if task == "vanishing_point":
+            return Decoded(image, formats.vanishing_points(label))
+        if task == "depth":
+            values, mask = formats.decode_depth_zbuffer(label)
+        else:
+            values, mask = formats.decode_normal(label)
+        if values.shape[:2] != image.shape[:2]:
+            raise DataError(f"{label}: {self.label_folders[task]} is {values.shape[1]}x{values.shape[0]} but its rgb "
+                            f"image is {image.shape[1]}x{image.shape[0]}; re-extract the building")
+        return Decoded(image, values, mask)
+
+    # ---- split ------------------------------------------------------------------------------------
+    def make_split(self) -> Split:
+        option = self.split_option if self.split_option not in (None, "") else "auto"
+        available = {t: self.domains(t) for t in self.tasks}
+        if is_path_option(option) and str(option).endswith(".json"):
+            split = read_split_manifest(Path(option), self.name, self.tasks)
+            check_split_domains(split, available, str(option))
+            return split
+        on_disk = sorted(set().union(*available.values())) if available else []
+        params: dict[str, Any] = {"split": str(option), "classification": self.space.kind,
+                                  "class_seed": self.class_seed}
+        if option == "auto":
+            parts = hash_partition(on_disk, salt="taskonomy-auto")
+        else:
+            if option in OFFICIAL:
+                parts = {p: list(v) for p, v in OFFICIAL[str(option)].items()}
+            elif is_path_option(option):
+                parts = read_split_csv(Path(option))
+            else:
+                raise DataError(f"taskonomy split '{option}' is unknown; use auto, {', '.join(OFFICIAL)}, "
+                                f"a .csv in the official format or a .json split manifest")
+            parts = self._apply_building_filters(parts, on_disk, str(option), params)
+        require_nonempty(parts, self.name, str(option))
+        domains = {t: {p: [b for b in parts[p] if b in set(available[t])] for p in SPLIT_PARTS} for t in self.tasks}
+        for task in self.tasks:
+            lacking = sorted(set().union(*parts.values()) - set(available[task]))
+            if lacking:
+                folder = self.label_folders[task]
+                raise DataError(f"{self.tree.folder(lacking[0], folder)}: modality folder '{folder}' is missing "
+                                f"for {len(lacking)} building(s) of the split ({', '.join(lacking[:5])}); extract "
+                                f"them or remove the buildings from the split")
+        classes, names = None, None
+        if "classification" in self.tasks:
+            classes = self._class_parts()
+            names = list(self.space.names)
+        return Split(self.name, SPLIT_VERSION, domains, classes, names, params)
+
+    def _apply_building_filters(self, parts: dict[str, list[str]], on_disk: list[str], origin: str,
+                                params: dict[str, Any]) -> dict[str, list[str]]:
+        if self.exclude_forbidden:
+            parts = {p: [b for b in names if b not in OMNIDATA_FORBIDDEN] for p, names in parts.items()}
+            params["excluded_omnidata_forbidden"] = True
+        have = set(on_disk)
+        missing = sorted(b for names in parts.values() for b in names if b not in have)
+        if missing and self.missing_buildings == "error":
+            raise DataError(f"{self.root}: split '{origin}' names {len(missing)} building(s) not on disk "
+                            f"({', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}); download them, or set "
+                            f"missing_buildings = \"drop\" to run on the buildings present")
+        if missing:
+            warnings.warn(f"taskonomy split '{origin}': dropping {len(missing)} building(s) not on disk: "
+                          f"{', '.join(missing)}", stacklevel=3)
+            params["dropped_buildings"] = missing
+        return {p: [b for b in names if b in have] for p, names in parts.items()}
+
+    def _class_parts(self) -> dict[str, list[int]]:
+        ids = np.random.default_rng(self.class_seed).permutation(len(self.space.indices))
+        n = len(ids)
+        n_train, n_val = round(0.6 * n), round(0.2 * n)
+        cut = {"meta_train": ids[:n_train], "meta_val": ids[n_train:n_train + n_val], "meta_test": ids[n_train + n_val:]}
+        return {p: sorted(int(i) for i in v) for p, v in cut.items()}
+
+
+def make_taskonomy(**options: Any) -> TaskonomySuite:
+    """Taskonomy buildings in layout A, B or C (rgb, depth_zbuffer, normal, point_info, class_* soft labels)."""
+    return TaskonomySuite(**options)
