@@ -77,6 +77,7 @@ from methods.meta_batch import EpisodicMethod, FunctionLearner
 
 PLACEMENTS: tuple[str, ...] = ("side", "inline")
 PRETRAIN_CLASSIFICATION: tuple[str, ...] = ("prototype", "head")
+_KIND_WORDS = {bool: "true or false", int: "an integer", str: "a string"}
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,9 @@ class AFROptions:
         values: dict[str, Any] = {"attention_placement": placement}
         for name, value in extra.items():
             kind = type(known[name].default)
-            if kind is bool and not isinstance(value, bool):
-                raise ValueError(f"AFR option {name} must be true or false, got {value!r}")
-            values[name] = kind(value)
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ValueError(f"AFR option {name} must be {_KIND_WORDS[kind]}, got {value!r}")
+            values[name] = value
         options = cls(**values)
         for name, allowed in (("attention_activation", ACTIVATIONS), ("attention_placement", PLACEMENTS),
                               ("pretrain_classification", PRETRAIN_CLASSIFICATION)):
@@ -314,6 +315,7 @@ class AFR(EpisodicMethod):
         if budget.steps is None and budget.seconds is None:
             raise ValueError("the meta-training budget has neither steps nor seconds; set one in the spec's [training]")
         self.net.train()
+        self.net.requires_grad_(True)  # stage 2 of an earlier call may have frozen the backbone
         log = TrainingLog()
         stage1 = torch.optim.Adam(self.net.parameters(), lr=self.config.outer_lr)
         stage2: torch.optim.Optimizer | None = None

@@ -101,6 +101,8 @@ def test_unknown_or_badly_typed_options_fail_with_the_known_names() -> None:
         build(extra={"embeding_dim": 8})
     with pytest.raises(ValueError, match="first_order must be true or false"):
         build(extra={"first_order": "yes"})
+    with pytest.raises(ValueError, match="embedding_dim must be an integer"):
+        build(extra={"embedding_dim": 8.5})
     with pytest.raises(ValueError, match="attention_activation"):
         build(extra={"attention_activation": "tanh"})
     assert AFROptions.from_extra({}, "side") == AFROptions()
@@ -195,6 +197,16 @@ def test_stage_one_trains_the_shared_network_and_counts_against_the_budget(sampl
     method.meta_train(sampler, Budget(steps=3), NullClock())  # a fresh call: step 0..1 stage 1, step 2 stage 2
     assert any(not torch.equal(after_stage1[n], p) for n, p in method.model.named_parameters()
                if n.startswith("task."))
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_stage_two_without_outer_backbone_keeps_the_backbone(first_order: bool, sampler: EpisodeSampler) -> None:
+    method = build(extra={"outer_backbone": False, "first_order": first_order})
+    start = snapshot(method)
+    method.meta_train(sampler, Budget(steps=2), NullClock())
+    end = snapshot(method)
+    assert all(torch.equal(start[n], end[n]) for n in start if n.startswith("net.backbone."))
+    assert all(not torch.equal(start[n], end[n]) for n in start if n.startswith("task.embeddings."))
 
 
 def test_meta_train_logs_every_step_and_each_task_to_the_clock(sampler: EpisodeSampler) -> None:
