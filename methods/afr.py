@@ -137,11 +137,11 @@ def prototype_loss(support: torch.Tensor, support_labels: torch.Tensor, query: t
                    query_labels: torch.Tensor, ways: int) -> torch.Tensor:
     """Cross-entropy of query features against negative squared distances to support class means.
 
-    Features are N x C (pooled). Invariant to how an episode numbers its classes.
+    Features are N x C (pooled). Invariant to how an episode numbers its classes. Class means are
+    a one-hot matrix product rather than a scatter, which is deterministic on CUDA too.
     """
-    counts = torch.bincount(support_labels, minlength=ways).clamp_min(1).to(support.dtype)
-    prototypes = torch.zeros(ways, support.shape[1], dtype=support.dtype, device=support.device)
-    prototypes = prototypes.index_add(0, support_labels, support) / counts[:, None]
+    onehot = F.one_hot(support_labels, ways).to(support.dtype)
+    prototypes = onehot.T @ support / onehot.sum(dim=0).clamp_min(1)[:, None]
     return F.cross_entropy(-torch.cdist(query, prototypes).pow(2), query_labels)
 
 
