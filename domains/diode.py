@@ -98,8 +98,9 @@ class DiodeSuite(RealSuite):
                  cache_dir: str | os.PathLike[str] | bool | None = None, skip_unreadable: bool = False,
                  domain_level: str = "scene", scene_types: Sequence[str] = SCENE_TYPES,
                  normals_root: str | os.PathLike[str] | None = None, normal_signs: Sequence[float] = (1, 1, 1),
-                 keep_aspect: bool = True, progress: bool | None = None):
-        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress)
+                 keep_aspect: bool = True, progress: bool | None = None,
+                 workers: int | None = None):
+        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers)
         if domain_level not in ("scene", "scan"):
             raise DataError(f"diode domain_level '{domain_level}' is unknown; use 'scene' or 'scan'")
         bad = [t for t in scene_types if t not in SCENE_TYPES]

@@ -89,8 +89,9 @@ class ScanNetVPSuite(RealSuite):
     def __init__(self, root: str | os.PathLike[str] | None = None, image_size: int | Sequence[int] = 64,
                  split: str | os.PathLike[str] | None = "official",
                  cache_dir: str | os.PathLike[str] | bool | None = None, skip_unreadable: bool = False,
-                 missing_scenes: str = "error", keep_aspect: bool = True, progress: bool | None = None):
-        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress)
+                 missing_scenes: str = "error", keep_aspect: bool = True, progress: bool | None = None,
+                 workers: int | None = None):
+        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers)
         if missing_scenes not in ("error", "drop"):
             raise DataError(f"scannet_vp missing_scenes '{missing_scenes}' is unknown; use 'error' or 'drop'")
         self.missing_scenes = missing_scenes

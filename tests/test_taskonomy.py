@@ -379,3 +379,13 @@ def test_empty_building_is_an_error_not_a_silent_drop(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert "c" in sum(s.split().domains["depth"].values(), [])
+
+
+def test_decoding_threads_do_not_change_the_result(tmp_path):
+    write_taskonomy(tmp_path / "t", buildings=("b",), points=3, views=3, size=16)
+    one = suite(tmp_path / "t", tmp_path, cache_dir="off", workers=1).load("normals", "b")
+    many = suite(tmp_path / "t", tmp_path, cache_dir="off", workers=3).load("normals", "b")
+    assert torch.equal(one.images, many.images) and torch.equal(one.targets, many.targets)
+    assert torch.equal(one.mask, many.mask)
+    with pytest.raises(DataError, match="workers 0 must be a positive integer"):
+        suite(tmp_path / "t", tmp_path, workers=0)
