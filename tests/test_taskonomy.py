@@ -20,7 +20,7 @@ from domains.suite import DataError
 from domains.taskonomy import TaskonomySuite
 from domains.taskonomy.classes import SCENE_INDICES
 from domains.taskonomy.official_splits import MEDIUM, TINY, write_official_csv
-from domains.taskonomy.vanishing import gaussian_sphere_vps, vanishing_points_image
+from domains.taskonomy.vanishing import blender_to_opencv, gaussian_sphere_vps, vanishing_points_image
 
 torch.set_num_threads(1)
 SIZE = 24
@@ -57,6 +57,29 @@ def test_golden_vector_of_the_generator():
     np.testing.assert_allclose(image["x"], [305.5739, 278.4045], atol=1e-3)
     np.testing.assert_allclose(image["y"], [433.7619, 255.4017], atol=1e-3)
     np.testing.assert_allclose(image["z"], [256.8792, 59.4566], atol=1e-3)
+
+
+def pinhole(direction: np.ndarray, fov: float, resolution: int) -> np.ndarray:
+    """Standard OpenCV pinhole (u = f x/z + c, v = f y/z + c) of the point 0.1*d + (0, 0, 0.2)."""
+    f, c = (resolution / 2) / np.tan(fov / 2), resolution / 2
+    p = 0.1 * direction + np.array([0.0, 0.0, 0.2])
+    return np.array([f * p[0] / p[2] + c, f * p[1] / p[2] + c])
+
+
+def test_opencv_rows_reproduce_the_real_files_pixel_field():
+    """The dataset's own ``vanishing_points_image`` (golden sample) follows from our OpenCV rows by a plain pinhole.
+
+    The generator projects 0.1*vp - (0,0,0.2) in the Blender frame with a flipped K; in the OpenCV frame that is
+    0.1*vp_cv + (0,0,0.2) with the ordinary K, so this checks the (x, -y, -z) conversion against real data.
+    """
+    sphere = {"x": [0.13107919091388934, -0.05924003526327522, 0.989600355664531],
+              "y": [0.9913618450591504, 0.0033366408789566784, -0.13111277202684024],
+              "z": [0.004465184237795439, 0.9982381905385361, 0.0591656748467535]}
+    golden_pixels = [[305.5739, 278.4045], [433.7619, 255.4017], [256.8792, 59.4566]]
+    rows = blender_to_opencv({a: np.array(v) for a, v in sphere.items()})
+    for row, pixel in zip(rows, golden_pixels):
+        np.testing.assert_allclose(pinhole(row, 1.180512021910271, 512), pixel, atol=1e-3)
+    assert rows[2, 1] < -0.99  # world up is image-up, i.e. -y in the OpenCV frame
 
 
 def test_level_camera_maps_world_up_to_opencv_minus_y(tmp_path):
@@ -105,8 +128,13 @@ def test_every_modality_round_trips_in_each_layout(tmp_path, layout):
         np.testing.assert_allclose(normals.targets.numpy(), expected, atol=1e-6)
         assert (normals.targets[:, 2][normals.mask[:, 0]] < 0).all()  # facing the camera: z < 0 (OpenCV)
         vps = s.load("vanishing_point", building).targets.numpy()
-        for rows, view in zip(vps, views):
+        for rows, view, key in zip(vps, views, keys):
             assert_same_axes(rows, view.rotation)
+            info = json.loads(path_for(root, layout, building, "point_info", key[1], key[2], "point_info",
+                                       "json").read_text())
+            for row, axis in zip(rows, "xyz"):
+                np.testing.assert_allclose(pinhole(row.astype(np.float64), info["field_of_view_rads"], SIZE),
+                                           info["vanishing_points_image"][axis], atol=1e-3)
         classes = s.load("classification", building)
         assert classes.targets.tolist() == [v.scene for v in views]
 
