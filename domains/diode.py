@@ -99,8 +99,9 @@ class DiodeSuite(RealSuite):
                  domain_level: str = "scene", scene_types: Sequence[str] = SCENE_TYPES,
                  normals_root: str | os.PathLike[str] | None = None, normal_signs: Sequence[float] = (1, 1, 1),
                  keep_aspect: bool = True, progress: bool | None = None,
-                 workers: int | None = None):
-        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers)
+                 workers: int | None = None, max_per_domain: int | None = None):
+        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers,
+                         max_per_domain)
         if domain_level not in ("scene", "scan"):
             raise DataError(f"diode domain_level '{domain_level}' is unknown; use 'scene' or 'scan'")
         bad = [t for t in scene_types if t not in SCENE_TYPES]

@@ -68,8 +68,9 @@ class NYUv2Suite(RealSuite):
                  cache_dir: str | os.PathLike[str] | bool | None = None, skip_unreadable: bool = False,
                  scenes: str | os.PathLike[str] | None = None, chunk_size: int = 50,
                  normal_signs: Sequence[float] = (1, 1, 1), keep_aspect: bool = True, progress: bool | None = None,
-                 workers: int | None = None):
-        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers)
+                 workers: int | None = None, max_per_domain: int | None = None):
+        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers,
+                         max_per_domain)
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise DataError(f"nyuv2 chunk_size {chunk_size!r} must be a positive integer")
         if len(normal_signs) != 3 or any(s not in (1, -1) for s in normal_signs):

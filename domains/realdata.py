@@ -71,18 +71,32 @@ def check_root(root: str | os.PathLike[str] | None, suite: str) -> Path:
 
 
 class RealSuite(Suite):
-    """Base of the real-data suites; subclasses list samples and decode one sample."""
+    """Base of the real-data suites; subclasses list samples and decode one sample.
+
+    Options every real suite takes (from the spec's [suite] table):
+    ``root`` the dataset folder; ``image_size`` int or [height, width];
+    ``split`` a named split, a ``.csv`` (Taskonomy split format) or a ``.json``
+    manifest; ``cache_dir`` folder of the decoded-tensor cache (unset: the user
+    cache, ``"off"``: none); ``skip_unreadable`` skip (and report) corrupt
+    samples instead of failing; ``keep_aspect`` centre-crop to the target aspect
+    before resizing; ``workers`` decoding threads; ``max_per_domain`` a
+    deterministic subset of at most that many samples per domain (the same
+    views for every task), to bound first-load time on large buildings.
+    """
 
     loader_version: int = 1
 
     def __init__(self, root: str | os.PathLike[str] | None, image_size: int | Sequence[int] = 64,
                  split: str | os.PathLike[str] | None = None, cache_dir: str | os.PathLike[str] | bool | None = None,
                  skip_unreadable: bool = False, keep_aspect: bool = True, progress: bool | None = None,
-                 workers: int | None = None):
+                 workers: int | None = None, max_per_domain: int | None = None):
         self.root = check_root(root, self.name)
         if workers is not None and (not isinstance(workers, int) or workers < 1):
             raise DataError(f"workers {workers!r} must be a positive integer (decoding threads)")
         self.workers = workers or min(8, os.cpu_count() or 1)
+        if max_per_domain is not None and (not isinstance(max_per_domain, int) or max_per_domain < 1):
+            raise DataError(f"max_per_domain {max_per_domain!r} must be a positive integer or unset")
+        self.max_per_domain = max_per_domain
         self.image_size = parse_image_size(list(image_size) if isinstance(image_size, (tuple, list)) else image_size)
         self.split_option = split
         self.cache = DomainCache(resolve_cache_dir(cache_dir), self.name)
@@ -126,17 +140,26 @@ class RealSuite(Suite):
         if not listing.samples:
             raise DataError(f"suite '{self.name}': domain '{domain}' has no samples for task '{task}' under "
                             f"{self.root}; add its files or remove it from the split")
+        if self.max_per_domain is not None and len(listing.samples) > self.max_per_domain:
+            listing = self._subsample(listing, domain)
         files = [p for s in listing.samples for p in s.files.values()]
         params = {"suite": self.name, "version": self.loader_version, "task": task, "domain": domain,
                   "size": self.image_size, "keep_aspect": self.keep_aspect, "skip": self.skip_unreadable,
-                  "unmatched": listing.unmatched, **self.cache_params()}
-        key = fingerprint(files, params, self.root)
-        data = self.cache.load_or_build(task, domain, key, lambda: self._build(task, domain, listing))
+                  "max_per_domain": self.max_per_domain, **self.cache_params()}
+        variant = hashlib.sha256(repr(sorted(params.items())).encode()).hexdigest()[:10]
+        key = fingerprint(files, params | {"unmatched": listing.unmatched}, self.root)
+        data = self.cache.load_or_build(task, domain, key, lambda: self._build(task, domain, listing), variant)
         if data.skipped:
             warnings.warn(f"suite '{self.name}': skipped {len(data.skipped)} sample(s) of domain '{domain}' "
                           f"(task {task}): {'; '.join(data.skipped[:3])}{' ...' if len(data.skipped) > 3 else ''}",
                           stacklevel=2)
         return data
+
+    def _subsample(self, listing: SampleListing, domain: str) -> SampleListing:
+        """A deterministic subset, by hash rank of sample id: the same views for every task and run."""
+        assert self.max_per_domain is not None
+        keep = set(hash_rank([s.id for s in listing.samples], salt=f"{self.name}\x1f{domain}")[: self.max_per_domain])
+        return SampleListing([s for s in listing.samples if s.id in keep], listing.unmatched)
 
     # ---- building --------------------------------------------------------------------------------
     def _build(self, task: str, domain: str, listing: SampleListing) -> DomainData:

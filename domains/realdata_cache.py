@@ -74,14 +74,21 @@ class DomainCache:
         self.hits = 0
         self.misses = 0
 
-    def path(self, task: str, domain: str) -> Path | None:
+    def path(self, task: str, domain: str, variant: str = "") -> Path | None:
+        """One file per (task, domain, variant); a variant (image size, options) never evicts another."""
         if self.folder is None:
             return None
-        return self.folder / _safe(task) / f"{_safe(domain)}-{hashlib.sha1(domain.encode()).hexdigest()[:8]}.pt"
+        tag = hashlib.sha1(f"{domain}\x1f{variant}".encode()).hexdigest()[:12]
+        return self.folder / _safe(task) / f"{_safe(domain)}-{tag}.pt"
 
-    def load_or_build(self, task: str, domain: str, key: str, build: Callable[[], DomainData]) -> DomainData:
-        """Return the cached DomainData when ``key`` matches, else build, store and return it."""
-        path = self.path(task, domain)
+    def load_or_build(self, task: str, domain: str, key: str, build: Callable[[], DomainData],
+                      variant: str = "") -> DomainData:
+        """Return the cached DomainData when ``key`` matches, else build, store and return it.
+
+        ``key`` covers the source files' sizes and mtimes, so a changed file
+        rebuilds the entry in place; ``variant`` names the loader options.
+        """
+        path = self.path(task, domain, variant)
         if path is not None and path.exists():
             cached = self._read(path, key)
             if cached is not None:

@@ -90,8 +90,9 @@ class ScanNetVPSuite(RealSuite):
                  split: str | os.PathLike[str] | None = "official",
                  cache_dir: str | os.PathLike[str] | bool | None = None, skip_unreadable: bool = False,
                  missing_scenes: str = "error", keep_aspect: bool = True, progress: bool | None = None,
-                 workers: int | None = None):
-        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers)
+                 workers: int | None = None, max_per_domain: int | None = None):
+        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers,
+                         max_per_domain)
         if missing_scenes not in ("error", "drop"):
             raise DataError(f"scannet_vp missing_scenes '{missing_scenes}' is unknown; use 'error' or 'drop'")
         self.missing_scenes = missing_scenes

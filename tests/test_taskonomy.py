@@ -417,3 +417,29 @@ def test_decoding_threads_do_not_change_the_result(tmp_path):
     assert torch.equal(one.mask, many.mask)
     with pytest.raises(DataError, match="workers 0 must be a positive integer"):
         suite(tmp_path / "t", tmp_path, workers=0)
+
+
+def test_max_per_domain_keeps_the_same_views_for_every_task(tmp_path):
+    write_taskonomy(tmp_path / "t", buildings=("b",), points=4, views=3, size=8)
+    s = suite(tmp_path / "t", tmp_path, image_size=8, max_per_domain=5)
+    depth, vps = s.load("depth", "b"), s.load("vanishing_point", "b")
+    assert len(depth) == len(vps) == 5
+    full = suite(tmp_path / "t", tmp_path, image_size=8, cache_dir="off").load("depth", "b")
+    rows = [int(np.flatnonzero([torch.equal(img, f) for f in full.images])[0]) for img in depth.images]
+    assert rows == sorted(rows) and len(set(rows)) == 5  # a subset, in file order
+    assert torch.equal(depth.images, vps.images)  # the same views for both tasks
+    again = suite(tmp_path / "t", tmp_path, image_size=8, max_per_domain=5, cache_dir="off").load("depth", "b")
+    assert torch.equal(again.targets, depth.targets)
+
+
+def test_cache_keeps_one_entry_per_image_size(tmp_path):
+    write_taskonomy(tmp_path / "t", buildings=("b",), size=8)
+    for size in (8, 4):
+        suite(tmp_path / "t", tmp_path, image_size=size).load("depth", "b")
+    hits = []
+    for size in (8, 4):
+        s = suite(tmp_path / "t", tmp_path, image_size=size)
+        s.load("depth", "b")
+        hits.append(s.cache.hits)
+    assert hits == [1, 1]
+    assert len(list((tmp_path / "cache" / "taskonomy" / "depth").glob("*.pt"))) == 2

@@ -60,8 +60,9 @@ class TaskonomySuite(RealSuite):
                  skip_unreadable: bool = False, layout: str = "auto", classification: str = "scene",
                  missing_buildings: str = "error", exclude_omnidata_forbidden: bool = False,
                  class_seed: int = 0, keep_aspect: bool = True, progress: bool | None = None,
-                 workers: int | None = None):
-        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers)
+                 workers: int | None = None, max_per_domain: int | None = None):
+        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers,
+                         max_per_domain)
         self.tree = TaskonomyTree(self.root, layout)
         if classification not in LABEL_SPACES:
             raise DataError(f"taskonomy classification '{classification}' is unknown; use one of "
