@@ -339,6 +339,9 @@ def test_missing_root_and_unrecognised_layout(tmp_path):
         TaskonomySuite(root=tmp_path / "nowhere")
     with pytest.raises(DataError, match="needs a dataset folder; set root"):
         TaskonomySuite(root=None)
+    write_taskonomy(tmp_path / "t", buildings=("b",), points=1, views=1, size=4, folders=("rgb",))
+    with pytest.raises(DataError, match=rf"{tmp_path / 't' / 'b'}: this is one building's folder"):
+        TaskonomySuite(root=tmp_path / "t" / "b")
     (tmp_path / "empty" / "junk").mkdir(parents=True)
     with pytest.raises(DataError, match=r"empty: no Taskonomy 'rgb' folder found in any layout"):
         TaskonomySuite(root=tmp_path / "empty")

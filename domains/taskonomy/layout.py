@@ -35,6 +35,9 @@ def _subdirs(path: Path) -> list[str]:
 def detect_layout(root: Path) -> str:
     """A, B or C from where the ``rgb`` folder sits; a DataError listing the three when none fits."""
     if (root / "rgb").is_dir():
+        if any(FILE_RE.match(e.name) for e in os.scandir(root / "rgb") if e.is_file()):
+            raise DataError(f"{root}: this is one building's folder (rgb/ holds images directly); point root at "
+                            f"the folder that holds the buildings ({root.parent})")
         return "C" if (root / "rgb" / COMPONENT).is_dir() else "B"
     for building in _subdirs(root):
         if (root / building / "rgb").is_dir():
