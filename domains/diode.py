@@ -16,7 +16,7 @@ scores gt > 0). The devkit does not document the normal frame, so normals are
 passed through as stored and then multiplied by ``normal_signs`` (default
 (1, 1, 1)); this is unverified against real files (see the module's tests).
 
-Splits: ``"official"`` (default) puts the released val scenes in meta_test and
+Splits: ``"official"`` (default) puts the released val scenes (and test/, if present) in meta_test and
 holds out 10% (at least one) of the train scenes of each scene type, by hash
 rank, as meta_val; ``"auto"`` partitions all scenes 60/20/20 by hash rank;
 or a ``.json`` split manifest / ``.csv`` in the Taskonomy split format.
@@ -51,7 +51,7 @@ from domains.realdata import (
 from domains.suite import SPLIT_PARTS, SUITES, DataError, Split
 
 SCENE_TYPES = ("indoors", "outdoor")
-OFFICIAL_SPLITS = ("train", "val")
+OFFICIAL_SPLITS = ("train", "val", "test")  # the devkit also accepts test/, never released
 _SCENE_RE = re.compile(r"^scene_\d+$")
 _SCAN_RE = re.compile(r"^scan_\d+$")
 SPLIT_VERSION = 1
@@ -138,8 +138,8 @@ class DiodeSuite(RealSuite):
                             domain = scene if self.domain_level == "scene" else f"{scene}/{scan}"
                             images = index.setdefault(domain, [])
                             if images and images[0].official != official:
-                                raise DataError(f"{folder}: {scene} appears under both train/ and val/; "
-                                                f"keep one copy")
+                                raise DataError(f"{folder}: {scene} appears under both {images[0].official}/ "
+                                                f"and {official}/; keep one copy")
                             for png in sorted(n for n in names if n.endswith(".png")):
                                 stem = png[:-4]
                                 images.append(DiodeImage(
@@ -240,7 +240,7 @@ class DiodeSuite(RealSuite):
                 train = [s for s, (o, t) in scene_info.items() if o == "train" and t == scene_type]
                 kept, held = hold_out(train, salt=f"diode-{scene_type}")
                 scene_part.update({s: "meta_train" for s in kept} | {s: "meta_val" for s in held})
-            scene_part.update({s: "meta_test" for s, (o, _) in scene_info.items() if o == "val"})
+            scene_part.update({s: "meta_test" for s, (o, _) in scene_info.items() if o in ("val", "test")})
         elif option == "auto":
             scene_part = {s: p for p, names in hash_partition(sorted(scene_info), "diode-auto").items() for s in names}
         elif is_path_option(option):

@@ -142,3 +142,9 @@ def test_skip_unreadable_reports_which_and_how_many(tmp_path):
     with pytest.warns(UserWarning, match=r"skipped 1 sample\(s\) of domain 'scene_00007'"):
         data = suite(tmp_path / "d", tmp_path, skip_unreadable=True).load("depth", "scene_00007")
     assert len(data) == 1 and str(depth) in data.skipped[0] and "cannot read DIODE depth" in data.skipped[0]
+
+
+def test_a_scene_in_two_official_parts_is_refused(tmp_path):
+    write_diode(tmp_path / "d", scenes={("train", "indoors", 0): (0,), ("val", "indoors", 0): (1,)})
+    with pytest.raises(DataError, match=r"scene_00000 appears under both train/ and val/"):
+        suite(tmp_path / "d", tmp_path).domains("depth")
