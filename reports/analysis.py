@@ -115,19 +115,24 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
                 r.p_claim = r.p_at_least(comp.speed_claim)
             speed.append(r)
 
-    # Holm over the declared family: quality comparisons + speed claims.
+    # Holm over the declared family (quality comparisons + speed claims), once for the Wilcoxon p-values
+    # and once for the crossed t p-values; a quality verdict needs both (see inference.quality_verdict).
     claims = [r for r in speed if r.claim is not None]
-    adjusted = holm([e.p for e in effects] + [r.p_claim for r in claims], alpha)
-    for e, q in zip(effects, adjusted[: len(effects)], strict=True):
-        e.p_adjusted = float(q)
-        e.verdict = quality_verdict(e.estimate, e.ci, e.lower, e.p_adjusted, alpha, e.margin)
-    for r, q in zip(claims, adjusted[len(effects):], strict=True):
-        r.p_adjusted = float(q)
+    claim_ps = [r.p_claim for r in claims]
+    adj_w = holm([e.p for e in effects] + claim_ps, alpha)
+    adj_t = holm([e.crossed.p for e in effects] + claim_ps, alpha)
+    for i, e in enumerate(effects):
+        e.p_adjusted, e.p_crossed_adjusted = float(adj_w[i]), float(adj_t[i])
+    for r, q_w, q_t in zip(claims, adj_w[len(effects):], adj_t[len(effects):], strict=True):
+        r.p_adjusted = float(max(q_w, q_t))  # the claim is in both families: keep the more cautious
     for r in speed:
         r.verdict = speed_verdict(r, alpha)
-    for e, q in zip(secondary, bh([e.p for e in secondary], alpha), strict=True):
-        e.p_adjusted = float(q)
-        e.verdict = quality_verdict(e.estimate, e.ci, e.lower, e.p_adjusted, alpha, e.margin)
+    for e, q, qt in zip(secondary, bh([e.p for e in secondary], alpha), bh([e.crossed.p for e in secondary], alpha),
+                        strict=True):
+        e.p_adjusted, e.p_crossed_adjusted = float(q), float(qt)
+    for e in effects + secondary:
+        e.verdict = quality_verdict(e.estimate, e.lower, e.upper, e.p_adjusted, e.p_crossed_adjusted, alpha,
+                                    e.margin)
 
     rankings: dict[str, Ranking] = {}
     blocks = []

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from reports import bootstrap
-from reports.inference import wilcoxon_p
+from reports.inference import CrossedT, crossed_t, wilcoxon_p
 from reports.metricinfo import MetricInfo
 
 
@@ -29,14 +29,17 @@ class Effect:
     metric: MetricInfo
     estimate: float  # mean paired effect, metric transform, positive = method better
     ci: tuple[float, float]  # two-sided crossed-bootstrap percentile interval at 1 - alpha
-    lower: float  # one-sided (1 - alpha) lower bound, for non-inferiority
+    lower: float  # one-sided (1 - alpha) lower bound (the lower of bootstrap and crossed t), non-inferiority
+    upper: float  # one-sided (1 - alpha) upper bound (the higher of the two), for equivalence
     margin: float  # ROPE in effect units
     p: float  # Wilcoxon over domains, two-sided
+    crossed: CrossedT  # seed x domain random-effects t-test
     n_seeds: int
     n_domains: int
     per_domain: pd.DataFrame  # domain, effect, ci_lo, ci_hi (bootstrap over seeds; exploratory)
     seed_effects: np.ndarray  # per-seed mean effect (sign agreement across training runs)
-    p_adjusted: float = math.nan
+    p_adjusted: float = math.nan  # Holm (or BH) of the Wilcoxon p
+    p_crossed_adjusted: float = math.nan  # same adjustment of the crossed t p
     verdict: str = ""
     family: str = "confirmatory"
     wins: int = 0  # domains whose seed-mean effect exceeds +margin
@@ -62,6 +65,7 @@ def paired_effect(method_matrix: np.ndarray, baseline_matrix: np.ndarray, *, met
         raise ValueError(f"{task}/{metric.name}: non-finite paired effects ({method} vs {baseline}); "
                          "a log-ratio metric needs strictly positive values")
     boots = bootstrap.crossed_means(d, generator, n_resamples)
+    crossed = crossed_t(d)
     margin = metric.margin if margin is None else margin
     per_dom = d.mean(axis=0)
     rows = []
@@ -71,11 +75,21 @@ def paired_effect(method_matrix: np.ndarray, baseline_matrix: np.ndarray, *, met
             if len(col) > 1 else (math.nan, math.nan)
         rows.append({"domain": dom, "effect": float(col.mean()), "ci_lo": lo, "ci_hi": hi})
     return Effect(method=method, baseline=baseline, task=task, metric=metric, estimate=float(d.mean()),
-                  ci=bootstrap.percentile_ci(boots, 1 - alpha), lower=bootstrap.lower_bound(boots, alpha),
-                  margin=margin, p=wilcoxon_p(per_dom), n_seeds=d.shape[0], n_domains=d.shape[1],
+                  ci=bootstrap.percentile_ci(boots, 1 - alpha),
+                  lower=_nan_min(bootstrap.lower_bound(boots, alpha), crossed.lower(alpha)),
+                  upper=_nan_max(bootstrap.upper_bound(boots, alpha), crossed.upper(alpha)),
+                  margin=margin, p=wilcoxon_p(per_dom), crossed=crossed, n_seeds=d.shape[0], n_domains=d.shape[1],
                   per_domain=pd.DataFrame(rows), seed_effects=d.mean(axis=1),
                   wins=int((per_dom > margin).sum()), ties=int((np.abs(per_dom) <= margin).sum()),
                   losses=int((per_dom < -margin).sum()))
+
+
+def _nan_min(a: float, b: float) -> float:
+    return a if math.isnan(b) else min(a, b)
+
+
+def _nan_max(a: float, b: float) -> float:
+    return a if math.isnan(b) else max(a, b)
 
 
 @dataclass

@@ -37,14 +37,17 @@ def build_summary(a: Analysis) -> dict[str, Any]:
     run = a.run
     comparisons = [{"method": e.method, "baseline": e.baseline, "task": e.task, "metric": e.metric.name,
                     "transform": e.metric.transform, "effect": e.estimate, "ci": list(e.ci),
-                    "lower_one_sided": e.lower, "margin": e.margin, "noninferior": e.noninferior,
-                    "p_wilcoxon": e.p, "p_holm": e.p_adjusted, "verdict": e.verdict, "wins": e.wins,
+                    "lower_one_sided": e.lower, "upper_one_sided": e.upper, "margin": e.margin,
+                    "noninferior": e.noninferior, "p_wilcoxon": e.p, "p_holm": e.p_adjusted,
+                    "p_crossed_t": e.crossed.p, "p_crossed_t_holm": e.p_crossed_adjusted, "se_crossed": e.crossed.se,
+                    "df_crossed": e.crossed.df, "verdict": e.verdict, "wins": e.wins,
                     "ties": e.ties, "losses": e.losses, "n_seeds": e.n_seeds, "n_domains": e.n_domains,
                     "seed_effects": [float(v) for v in e.seed_effects]}
                    for e in a.effects]
     secondary = [{"method": e.method, "baseline": e.baseline, "task": e.task, "metric": e.metric.name,
                   "transform": e.metric.transform, "effect": e.estimate, "ci": list(e.ci), "p_wilcoxon": e.p,
-                  "p_bh": e.p_adjusted, "verdict": e.verdict} for e in a.secondary]
+                  "p_bh": e.p_adjusted, "p_crossed_t": e.crossed.p, "p_crossed_t_bh": e.p_crossed_adjusted,
+                  "verdict": e.verdict} for e in a.secondary]
     speed = [{"method": r.method, "baseline": r.baseline, "phase": r.phase, "ratio": r.ratio, "ci": list(r.ci),
               "paired": r.paired, "n_pairs": r.n_pairs, "n_blocks": r.n_blocks, "iqr_over_median": r.spread,
               "claim": r.claim, "p_claim": r.p_claim, "p_holm": r.p_adjusted, "verdict": r.verdict}

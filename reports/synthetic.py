@@ -10,7 +10,10 @@ often than alpha. The model mirrors the real design (statistics.md §0):
             + episode difficulty (shared by methods: same episode ids)
             + episode noise + planted effect of the method
 
-in effect units (a difference for 'delta' metrics, a log error for
+The domains, episodes and (method, domain) interactions come from
+``world_seed``; training effects and noise from ``seed``: two runs with the
+same world and different seeds are what a numerics-changing refactor gives.
+Values are in effect units (a difference for 'delta' metrics, a log error for
 'log_ratio' metrics), then mapped to the metric's scale. Timings are
 interleaved pairs in blocks with a per-block drift common to all methods, so
 paired ratios are exact in expectation while absolute times drift.
@@ -73,7 +76,8 @@ class SyntheticConfig:
     failed: Sequence[tuple[str, int, str]] = ()  # (method, seed, reason): recorded as failed cells
     missing: Sequence[tuple[str, int]] = ()  # (method, seed): cells left out entirely
     inf_values: Sequence[tuple[str, int]] = ()  # (method, seed): one value written as +inf (a broken metric)
-    seed: int = 0
+    seed: int = 0  # training randomness: (method, seed) effects, episode noise, timings
+    world_seed: int | None = None  # the domains and episodes themselves (defaults to ``seed``)
     suite: str = "synthetic"
     comparisons: Mapping[str, Any] | None = None
     speed_section: bool = True
@@ -101,6 +105,7 @@ def _hash(obj: Any) -> str:
 def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> RunData:
     """An in-memory run drawn from the model above (reproducible from ``cfg.seed``)."""
     g = np.random.default_rng(cfg.seed)
+    world = np.random.default_rng(cfg.seed if cfg.world_seed is None else cfg.world_seed)
     methods, seeds = list(cfg.methods), list(range(cfg.seeds))
     failed = {(m, s): r for m, s, r in cfg.failed}
     skipped = set(cfg.missing)
@@ -108,9 +113,9 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
     for task in cfg.tasks:
         info = _primary(task)
         doms = [f"{task[:3]}-d{j:02d}" for j in range(cfg.domains)]
-        dom_eff = g.normal(0, cfg.sd_domain, cfg.domains)
-        ep_eff = g.normal(0, cfg.sd_episode, (cfg.domains, cfg.episodes))
-        inter = {m: g.normal(0, cfg.sd_interaction, cfg.domains) for m in methods}
+        dom_eff = world.normal(0, cfg.sd_domain, cfg.domains)
+        ep_eff = world.normal(0, cfg.sd_episode, (cfg.domains, cfg.episodes))
+        inter = {m: world.normal(0, cfg.sd_interaction, cfg.domains) for m in methods}
         for m in methods:
             for s in seeds:
                 seed_eff = g.normal(0, cfg.sd_seed)

@@ -106,19 +106,22 @@ def comparison_table(a: Analysis, secondary: bool = False) -> Table:
         ratio = e.metric.transform == "log_ratio"
         rows.append({"task": e.task, "metric": e.metric.name, "method": e.method, "baseline": e.baseline,
                      "transform": e.metric.transform, "effect": e.estimate, "ci_lo": e.ci[0], "ci_hi": e.ci[1],
-                     "lower_one_sided": e.lower, "margin": e.margin, "wins": e.wins, "ties": e.ties,
-                     "losses": e.losses, "n_seeds": e.n_seeds, "n_domains": e.n_domains, "p_wilcoxon": e.p,
-                     "p_adjusted": e.p_adjusted, "adjustment": "BH" if secondary else "Holm",
+                     "lower_one_sided": e.lower, "upper_one_sided": e.upper, "margin": e.margin, "wins": e.wins,
+                     "ties": e.ties, "losses": e.losses, "n_seeds": e.n_seeds, "n_domains": e.n_domains,
+                     "p_wilcoxon": e.p, "p_adjusted": e.p_adjusted, "p_crossed_t": e.crossed.p,
+                     "p_crossed_t_adjusted": e.p_crossed_adjusted, "adjustment": "BH" if secondary else "Holm",
                      "verdict": e.verdict})
         shown = (f"{fmt(e.as_ratio(e.estimate))}x [{fmt(e.as_ratio(e.ci[0]))}, {fmt(e.as_ratio(e.ci[1]))}]"
                  if ratio else f"{fmt(e.estimate)} [{fmt(e.ci[0])}, {fmt(e.ci[1])}]")
+        adj = "BH" if secondary else "Holm"
         disp.append({"task": e.task, "metric": e.metric.name, "comparison": f"{e.method} vs {e.baseline}",
                      "effect [95% CI]": shown, "W/T/L": f"{e.wins}/{e.ties}/{e.losses}",
-                     "p (Wilcoxon)": fmt_p(e.p), "p (" + ("BH" if secondary else "Holm") + ")": fmt_p(e.p_adjusted),
-                     "verdict": e.verdict})
+                     "p (Wilcoxon)": fmt_p(e.p), f"p (Wilcoxon, {adj})": fmt_p(e.p_adjusted),
+                     f"p (crossed t, {adj})": fmt_p(e.p_crossed_adjusted), "verdict": e.verdict})
     title = ("Paired effects (positive = method better; log-ratio metrics shown as error ratio baseline/method), "
-             "Wilcoxon signed-rank over domains, " + ("BH over secondary metrics (exploratory)" if secondary
-                                                       else "Holm over the declared family"))
+             "Wilcoxon signed-rank over domains and seed x domain random-effects t-test, "
+             + ("BH over secondary metrics (exploratory)" if secondary else "Holm over the declared family")
+             + "; better/worse needs both tests")
     return Table("secondary" if secondary else "comparisons", title, pd.DataFrame(rows), pd.DataFrame(disp))
 
 

@@ -1,0 +1,141 @@
+"""Stored regression baselines (statistics.md §5.2): raw samples, hashes, fingerprint, history.
+
+A baseline keeps raw per-cell values and raw timing samples, never only
+summaries, so that every comparison can be recomputed with a noise model. It
+changes only through an explicit update that records who, why and the hash of
+what it replaced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from reports.design import Design, cell_means
+from reports.errors import IncompatibleBaselineError
+from reports.load import RunData
+from reports.metricinfo import MetricInfo
+from reports.speed import clean
+
+SCHEMA = "mtml-bench/1"
+DEFAULT_BASELINE = Path("bench") / "baselines" / "smoke.json"
+VOLATILE_ENV_KEYS = {"hostname", "host", "pid", "created", "started", "finished", "git", "user"}
+
+
+def config_hash(manifest: dict[str, Any]) -> str:
+    """What must match for two runs to be comparable cell by cell: the spec and the split."""
+    basis = {"spec_hash": manifest.get("spec_hash"), "split_hash": manifest.get("split_hash")}
+    if basis["spec_hash"] is None:
+        basis["spec"] = manifest.get("spec")
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
+
+
+def fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The machine and software facts that make absolute times comparable (volatile keys dropped)."""
+    env = manifest.get("environment") or {}
+    if not isinstance(env, dict):
+        return {"environment": env}
+    return {k: v for k, v in sorted(env.items()) if k not in VOLATILE_ENV_KEYS}
+
+
+def content_hash(data: dict[str, Any]) -> str:
+    body = {k: v for k, v in data.items() if k != "history"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def build_baseline(run: RunData, design: Design, metrics: dict[str, MetricInfo], primary: dict[str, MetricInfo],
+                   gates: list[str]) -> dict[str, Any]:
+    """A baseline document from a run (raw values; the summary block is for display only)."""
+    means = cell_means(design.values)
+    counts = design.values.groupby(["method", "seed", "task", "domain", "metric"]).size()
+    cells = [{"method": r.method, "task": r.task, "domain": r.domain, "seed": int(r.seed), "metric": r.metric,
+              "value": float(r.value), "episodes": int(counts[(r.method, r.seed, r.task, r.domain, r.metric)])}
+             for r in means.itertuples()]
+    speed = clean(run.timings, "speed")
+    cell_t = clean(run.timings, "cell")
+    flops: dict[str, dict[str, int]] = {}
+    for r in run.costs.itertuples():
+        if r.flops is not None and r.flops == r.flops:  # not NULL/NaN
+            flops.setdefault(r.method, {})[r.phase] = int(r.flops)
+    summary = {f"{m.task}/{m.name}": {meth: float(means[(means["method"] == meth) & (means["metric"] == m.name)]
+                                                  ["value"].mean()) for meth in design.methods}
+               for m in primary.values()}
+    return {
+        "schema": SCHEMA,
+        "profile": run.manifest.get("suite"),
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "git": run.manifest.get("git"),
+        "config_hash": config_hash(run.manifest),
+        "spec_hash": run.manifest.get("spec_hash"),
+        "split_hash": run.manifest.get("split_hash"),
+        "env": fingerprint(run.manifest),
+        "design": {"methods": design.methods, "seeds": design.seeds, "tasks": design.tasks,
+                   "domains": design.domains},
+        "metrics": {n: m.to_json() for n, m in metrics.items()},
+        "primary": {t: m.name for t, m in primary.items()},
+        "cells": cells,
+        "timings": [{"method": r.method, "phase": r.phase, "seed": int(r.seed), "block": int(r.block),
+                     "pair": int(r.pair), "seconds": float(r.seconds)} for r in speed.itertuples()],
+        "cell_timings": [{"method": r.method, "phase": r.phase, "seed": int(r.seed), "seconds": float(r.seconds)}
+                         for r in cell_t.itertuples()],
+        "flops": flops,
+        "gates": gates,
+        "summary": {"note": "display only; always recomputed from raw data when comparing", "means": summary},
+        "history": [],
+    }
+
+
+def read_baseline(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise IncompatibleBaselineError(f"no baseline at {path}. Create one with 'mtml-bench regress RUN_DIR "
+                                        f"--baseline {path} --update-baseline --reason \"initial\"'.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise IncompatibleBaselineError(f"the baseline {path} is not valid JSON ({exc}). Restore it from git "
+                                        "or re-create it with --update-baseline.") from exc
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise IncompatibleBaselineError(f"the baseline {path} has schema {found!r}, expected {SCHEMA!r}. "
+                                        "Re-create it with --update-baseline.")
+    for key in ("config_hash", "cells", "metrics", "gates"):
+        if key not in data:
+            raise IncompatibleBaselineError(f"the baseline {path} lacks '{key}'. Re-create it with --update-baseline.")
+    return data
+
+
+def who() -> str:
+    for var in ("MTML_BASELINE_AUTHOR", "GIT_AUTHOR_NAME", "USER"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user database in some containers
+        return "unknown"
+
+
+def write_baseline(new: dict[str, Any], path: Path, reason: str) -> dict[str, Any]:
+    """Write ``new`` over ``path``, carrying the old history forward plus one entry for this update."""
+    history: list[dict[str, Any]] = []
+    old_hash = None
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+            history = list(old.get("history", []))
+            old_hash = content_hash(old)
+        except (json.JSONDecodeError, AttributeError):
+            old_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+    new = dict(new)
+    history.append({"when": new["created"], "who": who(), "why": reason, "old_hash": old_hash,
+                    "new_hash": content_hash(new), "config_hash": new["config_hash"]})
+    new["history"] = history
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(new, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return new
