@@ -73,7 +73,7 @@ def _null_config(seed: int, **kw: object) -> SyntheticConfig:
     return SyntheticConfig(**base)  # type: ignore[arg-type]
 
 
-def planted(alpha: float = 0.05, effect: float = 0.05, seed: int = 1, n_resamples: int = 2000) -> tuple[dict, str]:
+def planted(alpha: float = 0.05, effect: float = 0.08, seed: int = 1, n_resamples: int = 2000) -> tuple[dict, str]:
     """Full pipeline on one run with a planted improvement and a planted 2x speed-up."""
     cfg = _null_config(seed, effects={"afr": effect}, speed={"afr": 0.5},
                        comparisons={"reference": "afr", "baselines": ["maml"], "alpha": alpha, "speed_claim": 1.5})
