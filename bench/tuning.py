@@ -41,6 +41,7 @@ import torch
 from scipy.stats import rankdata
 from tqdm import tqdm
 
+from bench.errors import UserError
 from domains.episodes import EpisodeSampler, derive_seed
 from methods.base import Budget, DivergenceError, Method, MethodConfig, NullClock
 
@@ -48,7 +49,7 @@ TUNABLE: tuple[str, ...] = ("inner_lr", "outer_lr")
 SELECTION_RULE = "mean over tasks of the per-task rank of the primary metric on meta-val domains"
 
 
-class TuningError(ValueError):
+class TuningError(UserError):
     """A bad ``[tuning]`` table or a search that produced no usable candidate."""
 
 
@@ -169,8 +170,8 @@ def _toml_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-# A metric function: (task, prediction, query batch) -> {metric: value}; direction: task -> higher is better.
-Evaluate = Callable[[str, torch.Tensor, Any], Mapping[str, float]]
+# A metric function: (task, prediction, query batch, ways) -> {metric: value}, as ``domains.metrics.evaluate``.
+Evaluate = Callable[[str, torch.Tensor, Any, "int | None"], Mapping[str, float]]
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ def score_on_validation(method: Method, sampler: EpisodeSampler, scorer: Scorer,
             for index in range(val_episodes):
                 episode = sampler.episode("val", task, domain, seed_index, index).to(method.device)
                 pred = method.adapt(episode).predict(episode.query.images)
-                value = float(scorer.evaluate(task, pred, episode.query)[scorer.primary[task]])
+                value = float(scorer.evaluate(task, pred, episode.query, episode.ways)[scorer.primary[task]])
                 if not math.isfinite(value):
                     raise DivergenceError(f"{method.name}: {scorer.primary[task]} on meta-val domain {domain} is {value}")
                 values.append(value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from domains.episodes import EpisodeSampler, EpisodeShape
-from domains.suite import DomainData, Split, Suite
+from domains.suite import SUITES, DomainData, Split, Suite
 from domains.tasks import TASK_NAMES
 from methods.base import MethodConfig
 from methods.network import NetworkConfig
@@ -75,3 +75,8 @@ def toy_config(**overrides: object) -> MethodConfig:
                                  "meta_batch_size": 4}
     values.update(overrides)
     return MethodConfig(**values)  # type: ignore[arg-type]
+
+
+# Importable as a spec plugin (``[runtime] plugins = ["_baseline_toys"]``): registers the suite as "toy".
+if "toy" not in SUITES:
+    SUITES.add("toy", ToySuite, "tiny in-memory suite for the baseline and tuning tests")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 
 import pytest
@@ -28,7 +29,7 @@ def _one_thread():
 def _loss_scorer() -> Scorer:
     """A stand-in for the benchmark metrics: accuracy for classification, the training loss elsewhere."""
 
-    def evaluate(task: str, pred: torch.Tensor, batch) -> dict[str, float]:
+    def evaluate(task: str, pred: torch.Tensor, batch, ways: int | None = None) -> dict[str, float]:
         if task == "classification":
             return {"accuracy": float((pred.argmax(1) == batch.targets).float().mean())}
         return {"loss": float(task_loss(task, pred, batch))}
@@ -130,3 +131,79 @@ def test_all_candidates_diverging_is_an_error() -> None:
     with pytest.raises(TuningError, match="every candidate for 'maml' diverged"):
         tune("maml", _factory("maml"), toy_config(), toy_sampler(), space, _loss_scorer(),
              progress=False)
+
+
+SPEC_HEAD = """
+name = "tune-toy"
+seeds = 1
+tasks = ["classification", "depth", "normals", "vanishing_point"]
+[suite]
+name = "toy"
+[episodes]
+shots = 2
+queries = 3
+ways = 3
+[network]
+widths = [3, 4, 4, 5]
+decoder_width = 3
+[training]
+inner_steps = 1
+budget_steps = 2
+[runtime]
+plugins = ["_baseline_toys"]
+"""
+TUNING = """
+[tuning]
+trials = 2
+seed = 1
+inner_lr = [0.01, 0.1]
+outer_lr = [0.001]
+steps = 1
+val_episodes = 1
+"""
+METHOD_TABLES = "\n[methods.maml]\n[methods.anil]\n"
+
+
+def _run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    import argparse
+
+    from bench import cli_tune
+
+    parser = argparse.ArgumentParser()
+    cli_tune.add_arguments(parser)
+    code = cli_tune.run(parser.parse_args(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_tunes_every_spec_method_and_its_snippet_pastes_into_the_spec(tmp_path, capsys) -> None:
+    from bench.spec import parse_spec
+
+    spec_path = tmp_path / "toy.toml"
+    spec_path.write_text(SPEC_HEAD + METHOD_TABLES + TUNING)
+    out_path = tmp_path / "tuned.toml"
+    code, out, err = _run_cli([str(spec_path), "--no-progress", "--device", "cpu", "--out", str(out_path)], capsys)
+    assert code == 0, err
+    assert out_path.read_text() == out
+    tuned = tomllib.loads(out)["methods"]
+    assert set(tuned) == {"maml", "anil"}
+    for section in tuned.values():
+        assert section["inner_lr"] in (0.01, 0.1) and section["outer_lr"] == 0.001
+        assert "spec 'tune-toy'" in section["tuned"] and "2 of 2 grid points" in section["tuned"]
+    assert "<- chosen" in err and "abs_rel" in err  # the trial table, scored with the benchmark's metrics
+    pasted = parse_spec(tomllib.loads(SPEC_HEAD + TUNING + out))
+    assert pasted.method("maml").inner_lr == tuned["maml"]["inner_lr"] and pasted.method("maml").tuned
+
+
+@pytest.mark.parametrize(("text", "argv", "message"), [
+    (SPEC_HEAD + METHOD_TABLES, [], "has no \\[tuning\\] table"),
+    (SPEC_HEAD + METHOD_TABLES + TUNING, ["--method", "metasgd"], "method 'metasgd' is not in spec"),
+    (SPEC_HEAD + METHOD_TABLES + TUNING, ["--trials", "0"], "trials must be an integer >= 1"),
+])
+def test_cli_user_errors_are_one_line(tmp_path, capsys, text: str, argv: list[str], message: str) -> None:
+    spec_path = tmp_path / "toy.toml"
+    spec_path.write_text(text)
+    code, out, err = _run_cli([str(spec_path), "--no-progress", *argv], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert re.search(message, err)

@@ -1,0 +1,93 @@
+"""``mtml-bench tune SPEC``: choose each method's learning rates on meta-val domains.
+
+    mtml-bench tune smoke                      # every method in the spec
+    mtml-bench tune my.toml --method maml --method anil --trials 8 --out tuned.toml
+
+Reads the spec's ``[tuning]`` table (the grid, trials, steps per trial, episodes
+per meta-val domain, seeds; see ``bench.tuning``), runs the same candidates for
+every method named, prints a table of every trial to stderr and the
+``[methods.<name>]`` snippets to stdout (and to ``--out``), ready to paste into
+the spec. The procedure and the selection rule are in ``bench/tuning.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="a shipped spec (smoke, standard, paper) or a TOML file with a [tuning] table")
+    parser.add_argument("--method", action="append", metavar="NAME",
+                        help="a method of the spec to tune (repeat for several; default: every method in the spec)")
+    parser.add_argument("--trials", type=int, metavar="N",
+                        help="candidates per method, overriding [tuning] trials (the same N for every method)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the spec's runtime.device)")
+    parser.add_argument("--threads", type=int, metavar="N", help="torch threads (default: the spec's runtime.threads)")
+    parser.add_argument("--out", type=Path, metavar="FILE", help="also write the TOML snippets to FILE")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        snippets = _tune(args)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    text = "\n".join(snippets)
+    sys.stdout.write(text)
+    if args.out is not None:
+        try:
+            args.out.write_text(text, encoding="utf-8")
+        except OSError as err:
+            print(f"error: cannot write {args.out}: {err.strerror}. Choose a writable --out path.", file=sys.stderr)
+            return 2
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> list[str]:
+    import torch
+
+    from bench.runner import build_sampler, build_suite, image_size_of, init_seed, method_config
+    from bench.spec import check_names, load_spec
+    from bench.tuning import Scorer, SearchSpace, tune
+    from methods.device import DeviceError, resolve_device
+    from methods.registry import METHODS
+
+    spec = load_spec(args.spec)
+    check_names(spec)
+    if spec.tuning is None:
+        raise UserError(f"spec '{spec.name}' ({spec.source}) has no [tuning] table. Add one, e.g. "
+                        "[tuning] trials = 8, inner_lr = [0.01, 0.03, 0.1, 0.3], outer_lr = [3e-4, 1e-3, 3e-3]")
+    table = dict(spec.tuning)
+    if args.trials is not None:
+        table["trials"] = args.trials
+    space = SearchSpace.from_table(table)
+    names = list(dict.fromkeys(args.method or spec.method_names))
+    for name in names:
+        spec.method(name)  # a name outside the spec is a one-line error listing the spec's methods
+    try:
+        device = resolve_device(args.device or spec.runtime.device)
+    except DeviceError as err:
+        raise UserError(str(err)) from None
+    threads = args.threads or spec.runtime.threads
+    if threads:
+        torch.set_num_threads(threads)
+
+    sampler = build_sampler(spec, build_suite(spec))
+    image_size = image_size_of(sampler, spec.tasks[0])
+    scorer = Scorer.from_metrics(spec.tasks)
+    label = f"spec '{spec.name}', split {sampler.split_hash[:12]}"
+    snippets = []
+    for name in names:
+        def factory(config, seed_index: int, _name: str = name):  # same initial weights for every method
+            return METHODS.get(_name)(config, spec.tasks, device, init_seed(sampler.split_hash, seed_index))
+
+        result = tune(name, factory, method_config(spec, name, image_size), sampler, space, scorer,
+                      progress=not args.no_progress)
+        print(f"\n{name}: {space.describe()}\n{result.table()}", file=sys.stderr)
+        snippets.append(result.toml(label))
+    return snippets
