@@ -12,20 +12,13 @@ bookkeeping, identical adapted weights), as every baseline does.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
-
+import higher
 import torch
 
 from domains.episodes import Batch, Episode
 from methods.base import METHODS, Learner, MethodConfig
 from methods.losses import task_loss
 from methods.meta_batch import EpisodicMethod, FunctionLearner, finite_loss
-
-with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # higher 0.2.1 (2020) trips torch deprecation warnings on import
-    import higher
 
 
 @METHODS.register("maml-higher", "second-order MAML through higher's differentiable SGD")
