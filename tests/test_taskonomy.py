@@ -446,3 +446,38 @@ def test_cache_keeps_one_entry_per_image_size(tmp_path):
         hits.append(s.cache.hits)
     assert hits == [1, 1]
     assert len(list((tmp_path / "cache" / "taskonomy" / "depth").glob("*.pt"))) == 2
+
+
+# ---- SynthRooms' Taskonomy exporter loads through this loader -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synthrooms(tmp_path_factory):
+    factory = SUITES.get("synthrooms")
+    return factory(profile="tiny", cache_dir=tmp_path_factory.mktemp("synth"), n_envs=3, images_per_env=4,
+                   images_per_class=1, progress=False, workers=1)
+
+
+@pytest.mark.parametrize("layout", ["A", "B", "C"])
+def test_synthrooms_export_loads_with_identical_labels(tmp_path, synthrooms, layout):
+    """Images and VPs are identical; depth and normals equal the suite's up to the format's own quantisation."""
+    from domains.synthrooms.export_taskonomy import write_taskonomy as export
+
+    export(synthrooms, tmp_path / "tk", layout=layout)
+    tk = TaskonomySuite(root=tmp_path / "tk", image_size=synthrooms.config.image_size, cache_dir="off")
+    assert tk.tree.layout == layout
+    assert tk.tasks == ("depth", "normals", "vanishing_point")
+    assert sorted(sum(tk.split().domains["depth"].values(), [])) == synthrooms.environments()
+    for env in synthrooms.environments():
+        for task in tk.tasks:
+            ours, theirs = tk.load(task, env), synthrooms.load(task, env)
+            assert torch.equal(ours.images, theirs.images)
+            assert ours.mask is None if theirs.mask is None else torch.equal(ours.mask, theirs.mask)
+            if task == "depth":  # 16-bit PNG at 1/512 m: exactly the rounded value
+                expected = torch.where(theirs.mask, torch.round(theirs.targets * 512) / 512, 0)
+                torch.testing.assert_close(ours.targets, expected, rtol=0, atol=1e-6)
+            elif task == "normals":  # 8-bit channels: within half a step, i.e. well under half a degree
+                cosine = (ours.targets * theirs.targets).sum(1)[theirs.mask[:, 0]].clamp(-1, 1)
+                assert torch.rad2deg(torch.arccos(cosine)).max() < 0.5
+            else:
+                torch.testing.assert_close(ours.targets, theirs.targets, rtol=0, atol=1e-6)
