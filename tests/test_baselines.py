@@ -175,3 +175,22 @@ def test_unknown_task_and_empty_budget_are_clear_errors() -> None:
         method.adapt(episode)
     with pytest.raises(ValueError, match="neither steps nor seconds"):
         method.meta_train(toy_sampler(), Budget(), NullClock())
+
+
+def _relabelled(episode: Episode, permutation: torch.Tensor) -> Episode:
+    return Episode(episode.key, Batch(episode.support.images, permutation[episode.support.targets]),
+                   Batch(episode.query.images, permutation[episode.query.targets]), episode.ways)
+
+
+def test_multitask_classification_loss_options() -> None:
+    episode = toy_sampler().episode("train", "classification", "r0", seed_index=0, episode_index=0)
+    swapped = _relabelled(episode, torch.tensor([2, 0, 1]))
+    prototype, head = _build("multitask"), _build("multitask", extra={"classification_loss": "head"})
+    # the prototype loss (AFR's stage 1, the default) does not care how an episode numbers its classes
+    with torch.no_grad():
+        torch.testing.assert_close(prototype.query_loss(episode), prototype.query_loss(swapped))
+        assert abs(float(head.query_loss(episode)) - float(head.query_loss(swapped))) > 1e-4
+    with pytest.raises(ValueError, match="classification_loss='softmax' is not one of prototype, head"):
+        _build("multitask", extra={"classification_loss": "softmax"})
+    with pytest.raises(ValueError, match=r"unknown multitask option\(s\) \['lr'\]"):
+        _build("multitask", extra={"lr": 1})
