@@ -40,6 +40,8 @@ from domains.realdata import (
     RealSuite,
     Sample,
     SampleListing,
+    as_list,
+    as_signs,
     check_split_domains,
     hash_partition,
     hold_out,
@@ -96,26 +98,25 @@ class DiodeSuite(RealSuite):
     def __init__(self, root: str | os.PathLike[str] | None = None, image_size: int | Sequence[int] = 64,
                  split: str | os.PathLike[str] | None = "official",
                  cache_dir: str | os.PathLike[str] | bool | None = None, skip_unreadable: bool = False,
-                 domain_level: str = "scene", scene_types: Sequence[str] = SCENE_TYPES,
-                 normals_root: str | os.PathLike[str] | None = None, normal_signs: Sequence[float] = (1, 1, 1),
+                 domain_level: str = "scene", scene_types: Sequence[str] | str = SCENE_TYPES,
+                 normals_root: str | os.PathLike[str] | None = None, normal_signs: Sequence[float] | str = (1, 1, 1),
                  keep_aspect: bool = True, progress: bool | None = None,
                  workers: int | None = None, max_per_domain: int | None = None):
         super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers,
                          max_per_domain)
         if domain_level not in ("scene", "scan"):
             raise DataError(f"diode domain_level '{domain_level}' is unknown; use 'scene' or 'scan'")
+        scene_types = as_list(scene_types)
         bad = [t for t in scene_types if t not in SCENE_TYPES]
         if bad or not scene_types:
             raise DataError(f"diode scene_types {list(scene_types)} must be a non-empty subset of {list(SCENE_TYPES)}")
-        if len(normal_signs) != 3 or any(s not in (1, -1) for s in normal_signs):
-            raise DataError(f"diode normal_signs {list(normal_signs)} must be three of +1/-1, e.g. [1, -1, -1]")
         self.domain_level = domain_level
         self.scene_types = tuple(scene_types)
         self.normals_root = Path(normals_root).expanduser() if normals_root else self.root
         if not self.normals_root.is_dir():
             raise DataError(f"{self.normals_root}: normals_root does not exist; point it at the extracted "
                             f"*_normals.tar.gz tree or leave it unset")
-        self.normal_signs = np.asarray(normal_signs, dtype=np.float32)
+        self.normal_signs = as_signs("normal_signs", normal_signs)
         present = [s for s in OFFICIAL_SPLITS if (self.root / s).is_dir()]
         if not present:
             raise DataError(f"{self.root}: no DIODE 'train' or 'val' folder; point root at the folder that holds "

@@ -98,14 +98,18 @@ def check_shape(array: np.ndarray, path: Path, what: str, expected: tuple[int | 
 # ---- resizing ---------------------------------------------------------------------------------------
 
 
-def parse_image_size(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    """``64`` -> (64, 64); ``[48, 64]`` -> (48, 64) as (height, width)."""
+def parse_image_size(size: int | str | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """``64`` or ``"64"`` -> (64, 64); ``[48, 64]`` or ``"48x64"`` -> (48, 64) as (height, width)."""
+    if isinstance(size, str):
+        parts = size.lower().replace(",", "x").split("x")
+        if all(p.strip().isdigit() for p in parts) and len(parts) in (1, 2):
+            size = int(parts[0]) if len(parts) == 1 else [int(p) for p in parts]
     if isinstance(size, int) and not isinstance(size, bool):
         pair = (size, size)
     elif isinstance(size, (tuple, list)) and len(size) == 2 and all(isinstance(s, int) for s in size):
         pair = (int(size[0]), int(size[1]))
     else:
-        raise DataError(f"image_size {size!r} is not an int or [height, width]; set e.g. image_size = 64")
+        raise DataError(f"image_size {size!r} is not an int, [height, width] or 'HxW'; set e.g. image_size = 64")
     if min(pair) < 1:
         raise DataError(f"image_size {size!r} must be positive; set e.g. image_size = 64")
     return pair

@@ -42,6 +42,8 @@ from domains.realdata import (
     RealSuite,
     Sample,
     SampleListing,
+    as_int,
+    as_signs,
     check_split_domains,
     hash_partition,
     hold_out,
@@ -67,16 +69,12 @@ class NYUv2Suite(RealSuite):
                  split: str | os.PathLike[str] | None = "official",
                  cache_dir: str | os.PathLike[str] | bool | None = None, skip_unreadable: bool = False,
                  scenes: str | os.PathLike[str] | None = None, chunk_size: int = 50,
-                 normal_signs: Sequence[float] = (1, 1, 1), keep_aspect: bool = True, progress: bool | None = None,
+                 normal_signs: Sequence[float] | str = (1, 1, 1), keep_aspect: bool = True, progress: bool | None = None,
                  workers: int | None = None, max_per_domain: int | None = None):
         super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers,
                          max_per_domain)
-        if not isinstance(chunk_size, int) or chunk_size < 1:
-            raise DataError(f"nyuv2 chunk_size {chunk_size!r} must be a positive integer")
-        if len(normal_signs) != 3 or any(s not in (1, -1) for s in normal_signs):
-            raise DataError(f"nyuv2 normal_signs {list(normal_signs)} must be three of +1/-1, e.g. [1, -1, -1]")
-        self.normal_signs = np.asarray(normal_signs, dtype=np.float32)
-        self.chunk_size = chunk_size
+        self.normal_signs = as_signs("normal_signs", normal_signs)
+        self.chunk_size = as_int("chunk_size", chunk_size)
         self.counts = self._count()
         self.scene_file = Path(scenes).expanduser() if scenes else None
         self.domain_members = self._domains()

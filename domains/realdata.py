@@ -59,6 +59,47 @@ class SampleListing:
     unmatched: list[str] = field(default_factory=list)
 
 
+def as_bool(name: str, value: Any) -> bool:
+    """A spec or command-line boolean: true/false, 1/0, yes/no (strings accepted)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise DataError(f"option {name}={value!r} is not a boolean; use true or false")
+
+
+def as_int(name: str, value: Any, minimum: int = 1) -> int:
+    """A spec or command-line integer >= minimum (strings accepted)."""
+    try:
+        number = int(value) if not isinstance(value, bool) and str(value).strip().lstrip("-").isdigit() else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None or number < minimum:
+        raise DataError(f"option {name}={value!r} must be an integer >= {minimum}")
+    return number
+
+
+def as_list(value: Any) -> list[str]:
+    """``"a,b"`` or ``["a", "b"]`` -> ["a", "b"] (command-line options arrive as strings)."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return [str(v) for v in value]
+
+
+def as_signs(name: str, value: Any) -> np.ndarray:
+    """Three axis signs (+1/-1) for a normal-frame option, e.g. ``[1, -1, -1]`` or ``"1,-1,-1"``."""
+    try:
+        signs = [float(v) for v in as_list(value)]
+    except ValueError:
+        signs = []
+    if len(signs) != 3 or any(v not in (1.0, -1.0) for v in signs):
+        raise DataError(f"option {name}={value!r} must be three of +1/-1, e.g. [1, -1, -1]")
+    return np.asarray(signs, dtype=np.float32)
+
+
 def check_root(root: str | os.PathLike[str] | None, suite: str) -> Path:
     if root is None or str(root) == "":
         raise DataError(f"suite '{suite}' needs a dataset folder; set root = \"/path/to/{suite}\" in the spec "
@@ -91,18 +132,14 @@ class RealSuite(Suite):
                  skip_unreadable: bool = False, keep_aspect: bool = True, progress: bool | None = None,
                  workers: int | None = None, max_per_domain: int | None = None):
         self.root = check_root(root, self.name)
-        if workers is not None and (not isinstance(workers, int) or workers < 1):
-            raise DataError(f"workers {workers!r} must be a positive integer (decoding threads)")
-        self.workers = workers or min(8, os.cpu_count() or 1)
-        if max_per_domain is not None and (not isinstance(max_per_domain, int) or max_per_domain < 1):
-            raise DataError(f"max_per_domain {max_per_domain!r} must be a positive integer or unset")
-        self.max_per_domain = max_per_domain
-        self.image_size = parse_image_size(list(image_size) if isinstance(image_size, (tuple, list)) else image_size)
+        self.workers = as_int("workers", workers) if workers is not None else min(8, os.cpu_count() or 1)
+        self.max_per_domain = as_int("max_per_domain", max_per_domain) if max_per_domain is not None else None
+        self.image_size = parse_image_size(image_size)
         self.split_option = split
         self.cache = DomainCache(resolve_cache_dir(cache_dir), self.name)
-        self.skip_unreadable = bool(skip_unreadable)
-        self.keep_aspect = bool(keep_aspect)
-        self.progress = progress
+        self.skip_unreadable = as_bool("skip_unreadable", skip_unreadable)
+        self.keep_aspect = as_bool("keep_aspect", keep_aspect)
+        self.progress = None if progress is None else as_bool("progress", progress)
         self._split: Split | None = None
 
     # ---- subclass hooks ------------------------------------------------------------------------

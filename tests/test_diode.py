@@ -50,9 +50,11 @@ def test_normals_from_a_separate_tree_and_sign_option(tmp_path):
     np.testing.assert_array_equal(data.mask[:, 0].numpy(), np.stack([v.normal_mask for v in views]))
     np.testing.assert_allclose(data.targets.permute(0, 2, 3, 1).numpy(), np.stack([v.normals for v in views]),
                                atol=1e-6)
-    flipped = suite(tmp_path / "d", tmp_path, normals_root=tmp_path / "n", normal_signs=[1, -1, -1])
+    flipped = suite(tmp_path / "d", tmp_path, normals_root=tmp_path / "n", normal_signs="1,-1,-1")
     torch.testing.assert_close(flipped.load("normals", "scene_00022").targets,
                                data.targets * torch.tensor([1.0, -1.0, -1.0])[None, :, None, None])
+    with pytest.raises(DataError, match=r"option normal_signs=\[1, 2, 1\] must be three of \+1/-1"):
+        suite(tmp_path / "d", tmp_path, normal_signs=[1, 2, 1])
 
 
 def test_resizing_centre_crops_to_the_target_aspect(tmp_path):

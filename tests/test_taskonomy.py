@@ -418,8 +418,20 @@ def test_decoding_threads_do_not_change_the_result(tmp_path):
     many = suite(tmp_path / "t", tmp_path, cache_dir="off", workers=3).load("normals", "b")
     assert torch.equal(one.images, many.images) and torch.equal(one.targets, many.targets)
     assert torch.equal(one.mask, many.mask)
-    with pytest.raises(DataError, match="workers 0 must be a positive integer"):
+    with pytest.raises(DataError, match="option workers=0 must be an integer >= 1"):
         suite(tmp_path / "t", tmp_path, workers=0)
+
+
+def test_command_line_strings_are_accepted_as_options(tmp_path):
+    write_taskonomy(tmp_path / "t", buildings=("a", "b", "c"), points=1, views=1, size=8)
+    s = SUITES.get("taskonomy")(root=str(tmp_path / "t"), image_size="4x6", skip_unreadable="true", workers="2",
+                                max_per_domain="1", cache_dir="off", class_seed="3")
+    assert s.image_size == (4, 6) and s.skip_unreadable and s.workers == 2 and s.max_per_domain == 1
+    assert s.load("depth", "a").images.shape == (1, 3, 4, 6)
+    with pytest.raises(DataError, match=r"option skip_unreadable='maybe' is not a boolean"):
+        suite(tmp_path / "t", tmp_path, skip_unreadable="maybe")
+    with pytest.raises(DataError, match=r"image_size '4y6' is not an int, \[height, width\] or 'HxW'"):
+        suite(tmp_path / "t", tmp_path, image_size="4y6")
 
 
 def test_max_per_domain_keeps_the_same_views_for_every_task(tmp_path):

@@ -32,6 +32,8 @@ from domains.realdata import (
     RealSuite,
     Sample,
     SampleListing,
+    as_bool,
+    as_int,
     check_split_domains,
     hash_partition,
     is_path_option,
@@ -71,8 +73,8 @@ class TaskonomySuite(RealSuite):
         if missing_buildings not in ("error", "drop"):
             raise DataError(f"taskonomy missing_buildings '{missing_buildings}' is unknown; use 'error' or 'drop'")
         self.missing_buildings = missing_buildings
-        self.exclude_forbidden = bool(exclude_omnidata_forbidden)
-        self.class_seed = int(class_seed)
+        self.exclude_forbidden = as_bool("exclude_omnidata_forbidden", exclude_omnidata_forbidden)
+        self.class_seed = as_int("class_seed", class_seed, minimum=0)
         self.label_folders = self._label_folders()
 
     def _label_folders(self) -> dict[str, str]:
