@@ -101,6 +101,7 @@ def as_signs(name: str, value: Any) -> np.ndarray:
 
 
 def check_root(root: str | os.PathLike[str] | None, suite: str) -> Path:
+    """The dataset folder, or the one-line error every real suite gives for a missing root."""
     if root is None or str(root) == "":
         raise DataError(f"suite '{suite}' needs a dataset folder; set root = \"/path/to/{suite}\" in the spec "
                         f"(or --root on the command line)")
