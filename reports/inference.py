@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 from collections.abc import Sequence
@@ -101,24 +102,29 @@ def min_wilcoxon_p(n: int, alternative: str = "two-sided") -> float:
     return min(1.0, 2 * one_sided) if alternative == "two-sided" else one_sided
 
 
-def holm(pvalues: Sequence[float], alpha: float) -> np.ndarray:
-    """Holm-adjusted p-values (NaN entries stay NaN and do not count towards the family)."""
+def _adjust(pvalues: Sequence[float], alpha: float, method: str) -> np.ndarray:
     p = np.asarray(pvalues, dtype=float)
     out = np.full_like(p, np.nan)
     ok = ~np.isnan(p)
     if ok.any():
-        out[ok] = multipletests(p[ok], alpha=alpha, method="holm")[1]
+        # statsmodels' Holm branch calls gc.collect(); with torch loaded a full collection costs ~0.4 s.
+        # Freezing the existing heap for the call keeps that collection to the few new objects.
+        gc.freeze()
+        try:
+            out[ok] = multipletests(p[ok], alpha=alpha, method=method)[1]
+        finally:
+            gc.unfreeze()
     return out
+
+
+def holm(pvalues: Sequence[float], alpha: float) -> np.ndarray:
+    """Holm-adjusted p-values (NaN entries stay NaN and do not count towards the family)."""
+    return _adjust(pvalues, alpha, "holm")
 
 
 def bh(pvalues: Sequence[float], alpha: float) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values for exploratory families."""
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full_like(p, np.nan)
-    ok = ~np.isnan(p)
-    if ok.any():
-        out[ok] = multipletests(p[ok], alpha=alpha, method="fdr_bh")[1]
-    return out
+    return _adjust(pvalues, alpha, "fdr_bh")
 
 
 def quality_verdict(estimate: float, lower: float, upper: float, p_wilcoxon_adj: float, p_crossed_adj: float,

@@ -17,7 +17,6 @@ Run it as ``python -m reports.selftest``; the tests run a smaller version.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 from dataclasses import dataclass
 
@@ -89,21 +88,14 @@ def null_rates(n_sims: int = 200, alpha: float = 0.05, seed: int = 0,
     gen = bootstrap.rng(seed)
     single = family = wilcoxon_only = claim = covered = 0
     n_single = 0
-    # statsmodels' Holm calls gc.collect() on every call; freezing the long-lived heap keeps each of those
-    # collections small, which makes hundreds of simulated runs cheap.
-    gc.freeze()
-    try:
-        for i in range(n_sims):
-            single_i, family_i, wilcoxon_i, claim_i, covered_i = _one_null_run(seed * 100_003 + i, alpha, gen,
-                                                                               n_resamples)
-            single += single_i
-            family += family_i
-            wilcoxon_only += wilcoxon_i
-            claim += claim_i
-            covered += covered_i
-            n_single += len(TASKS)
-    finally:
-        gc.unfreeze()
+    for i in range(n_sims):
+        single_i, family_i, wilcoxon_i, claim_i, covered_i = _one_null_run(seed * 100_003 + i, alpha, gen, n_resamples)
+        single += single_i
+        family += family_i
+        wilcoxon_only += wilcoxon_i
+        claim += claim_i
+        covered += covered_i
+        n_single += len(TASKS)
     return single / n_single, family / n_sims, wilcoxon_only / n_single, claim / n_sims, covered / n_sims
 
 

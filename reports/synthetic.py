@@ -34,19 +34,30 @@ import numpy as np
 import pandas as pd
 
 from reports.load import STORE_CANDIDATES, RunData
-from reports.metricinfo import MetricInfo
+from reports.metricinfo import MetricInfo, registry_metrics
 
 SCHEMA_SQL = Path(__file__).resolve().parent.parent / "bench" / "schema.sql"
 
-# How the synthetic generator scores each task: names match domains.tasks' primary metrics.
-SYNTHETIC_METRICS: dict[str, MetricInfo] = {
-    "accuracy": MetricInfo("accuracy", "classification", "higher", "delta", 0.005, "fraction", True),
-    "abs_rel": MetricInfo("abs_rel", "depth", "lower", "log_ratio", 0.01, "", True),
-    "normals_mean_angle": MetricInfo("normals_mean_angle", "normals", "lower", "log_ratio", 0.01, "deg", True),
-    "vp_mean_angle": MetricInfo("vp_mean_angle", "vanishing_point", "lower", "log_ratio", 0.01, "deg", True),
-}
-BASE_LEVEL = {"accuracy": 0.55, "abs_rel": math.log(0.25), "normals_mean_angle": math.log(30.0),
-              "vp_mean_angle": math.log(8.0)}
+# The metrics a synthetic run records: the real registry's definitions (direction, transform, ROPE), so
+# synthetic reports exercise exactly what real runs do. Per metric: its level and the scale that turns
+# one effect unit of the model into the metric's own units (a log error for log-ratio metrics).
+PRIMARY = ("accuracy", "abs_rel", "normals_mean_angle", "vp_mean_angle")
+SECONDARY = {"depth": "rmse", "normals": "normals_within_30"}
+SYNTHETIC_METRICS: dict[str, MetricInfo] = registry_metrics([*PRIMARY, *SECONDARY.values()])
+LEVEL = {"accuracy": 0.55, "abs_rel": math.log(0.25), "rmse": math.log(0.8), "normals_mean_angle": 30.0,
+         "normals_within_30": 0.6, "vp_mean_angle": math.log(8.0)}
+SCALE = {"accuracy": 1.0, "normals_mean_angle": 20.0, "normals_within_30": 1.0}  # delta metrics only
+UPPER = {"accuracy": 1.0, "normals_within_30": 1.0, "normals_mean_angle": 180.0}
+
+
+def _value(info: MetricInfo, q: np.ndarray) -> np.ndarray:
+    """Map model quality q (larger = better, effect units) to the metric's scale."""
+    if info.transform == "log_ratio":
+        return np.exp(LEVEL[info.name] - q) if info.direction == "lower" else np.exp(LEVEL[info.name] + q)
+    shift = SCALE[info.name] * q
+    return np.clip(LEVEL[info.name] + (shift if info.direction == "higher" else -shift), 0.0, UPPER[info.name])
+
+
 PHASE_SECONDS = {"meta_train_step": 0.030, "adapt": 0.010, "infer": 0.002, "data": 0.001}
 PHASE_FLOPS = {"meta_train_step": 4_000_000_000, "adapt": 600_000_000, "infer": 50_000_000}
 
@@ -81,6 +92,7 @@ class SyntheticConfig:
     suite: str = "synthetic"
     comparisons: Mapping[str, Any] | None = None
     speed_section: bool = True
+    secondary: bool = False  # also record one secondary metric for depth and normals
 
     def planted(self, method: str, task: str) -> float:
         e = self.effects.get(method, 0.0)
@@ -88,7 +100,12 @@ class SyntheticConfig:
 
 
 def _primary(task: str) -> MetricInfo:
-    return next(m for m in SYNTHETIC_METRICS.values() if m.task == task)
+    return next(m for m in SYNTHETIC_METRICS.values() if m.task == task and m.primary)
+
+
+def _task_metrics(cfg: SyntheticConfig, task: str) -> list[MetricInfo]:
+    extra = [SYNTHETIC_METRICS[SECONDARY[task]]] if cfg.secondary and task in SECONDARY else []
+    return [_primary(task), *extra]
 
 
 def _spec(cfg: SyntheticConfig) -> dict[str, Any]:
@@ -111,7 +128,6 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
     skipped = set(cfg.missing)
     rows: list[tuple[Any, ...]] = []
     for task in cfg.tasks:
-        info = _primary(task)
         doms = [f"{task[:3]}-d{j:02d}" for j in range(cfg.domains)]
         dom_eff = world.normal(0, cfg.sd_domain, cfg.domains)
         ep_eff = world.normal(0, cfg.sd_episode, (cfg.domains, cfg.episodes))
@@ -124,13 +140,12 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
                     continue
                 # "quality" on the effect scale: larger = better
                 q = dom_eff[:, None] + ep_eff + inter[m][:, None] + seed_eff + noise + cfg.planted(m, task)
-                if info.transform == "delta":
-                    val = np.clip(BASE_LEVEL[info.name] + q, 0.0, 1.0)
-                else:
-                    val = np.exp(BASE_LEVEL[info.name] - q)
-                for j, dom in enumerate(doms):
-                    for e in range(cfg.episodes):
-                        rows.append((m, s, task, dom, e, info.name, float(val[j, e])))
+                for info in _task_metrics(cfg, task):  # secondary metrics follow the same quality, plus noise
+                    extra = 0.0 if info.primary else g.normal(0, cfg.sd_noise, q.shape)
+                    val = _value(info, q + extra)
+                    for j, dom in enumerate(doms):
+                        for e in range(cfg.episodes):
+                            rows.append((m, s, task, dom, e, info.name, float(val[j, e])))
     values = pd.DataFrame(rows, columns=["method", "seed", "task", "domain", "episode", "metric", "value"])
     for m, s in cfg.inf_values:
         idx = values.index[(values["method"] == m) & (values["seed"] == s)][0]
@@ -185,7 +200,7 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
         "environment": {"python": "3.11.7", "torch": "2.14.1", "numpy": np.__version__, "cpu": "synthetic-cpu",
                         "cores": 2, "threads": {"torch": 1, "interop": 1}, "device": "cpu"},
         "parameter_counts": {m: 100_000 + 1000 * i for i, m in enumerate(methods)},
-        "metrics": {n: SYNTHETIC_METRICS[n].to_json() for n in sorted({_primary(t).name for t in cfg.tasks})},
+        "metrics": {m.name: m.to_json() for t in cfg.tasks for m in _task_metrics(cfg, t)},
     }
     return RunData(path=Path(path), manifest=manifest, cells=cells, values=values, timings=timings, costs=costs,
                    curves=curves)

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from reports import cli_report
+from reports.analysis import analyse
 from reports.load import load_run
 from reports.report import build_report
+from reports.summary import build_summary
 from reports.synthetic import SyntheticConfig, make_run, write_run, write_store
 
-CFG = SyntheticConfig(methods=("afr", "maml", "fomaml"), domains=5, seeds=3, episodes=3,
+CFG = SyntheticConfig(methods=("afr", "maml", "fomaml"), domains=5, seeds=3, episodes=3, secondary=True,
                       failed=[("fomaml", 2, "diverged: NaN outer loss at step 40")], seed=5)
 
 
@@ -48,7 +50,7 @@ def test_report_folder_has_every_artifact(report: Path):
     assert {f"forest_{t}.png" for t in tasks} | {f"pareto_{t}.png" for t in tasks} <= figures
     assert {"speed_ratios.png", "ranking.png", "training_curves.png"} <= figures
     tables = {p.name for p in (out / "tables").iterdir()}
-    for name in ("main", "comparisons", "speed", "flops", "ranking", *(f"domains_{t}" for t in tasks)):
+    for name in ("main", "comparisons", "secondary", "speed", "flops", "ranking", *(f"domains_{t}" for t in tasks)):
         assert f"{name}.csv" in tables and f"{name}.tex" in tables
 
 
@@ -67,6 +69,8 @@ def test_summary_json_follows_the_contract(report: Path):
     assert {"method", "baseline", "phase", "ratio", "ci"} <= set(entry) and entry["method"] == "afr"
     assert entry["ci"][0] < entry["ratio"] < entry["ci"][1]
     assert entry["ratio"] == pytest.approx(1.8, rel=0.05)  # baseline time / method time: above 1 = faster
+    assert {(c["task"], c["metric"]) for c in s["secondary"]} == {("depth", "rmse"), ("normals", "normals_within_30")}
+    assert all("p_bh" in c for c in s["secondary"])
     assert s["failures"] == [{"method": "fomaml", "seed": 2, "reason": "diverged: NaN outer loss at step 40"}]
     assert s["design"]["excluded_seeds"] == [2]
 
@@ -116,10 +120,9 @@ def test_cli_user_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "holds no result store" in capsys.readouterr().err
 
 
-def test_report_is_reproducible(tmp_path: Path):
-    run_dir = write_run(SyntheticConfig(methods=("afr", "maml"), domains=3, seeds=2, episodes=2), tmp_path / "r")
-    a = json.loads((build_report(run_dir, tmp_path / "a", n_resamples=300).parent / "summary.json").read_text())
-    b = json.loads((build_report(run_dir, tmp_path / "b", n_resamples=300).parent / "summary.json").read_text())
-    a["run"].pop("store")
-    b["run"].pop("store")
+def test_report_statistics_are_reproducible(tmp_path: Path):
+    run = load_run(write_run(SyntheticConfig(methods=("afr", "maml"), domains=3, seeds=2, episodes=2), tmp_path / "r"))
+    a, b = (build_summary(analyse(run, n_resamples=300)) for _ in range(2))
     assert a == b
+    c = build_summary(analyse(run, n_resamples=300, seed=1))
+    assert c["comparisons"][0]["ci"] != a["comparisons"][0]["ci"]  # the bootstrap seed is what fixes them
