@@ -34,7 +34,7 @@ from domains.episodes import Episode
 from methods._l2l import detach_module, l2l
 from methods.base import METHODS, Learner, MethodConfig
 from methods.losses import task_loss
-from methods.meta_batch import EpisodicMethod, FunctionLearner, TaskView, finite_loss
+from methods.meta_batch import EpisodicMethod, FunctionLearner, TaskView
 
 
 class _CloneAdaptMethod(EpisodicMethod):
@@ -50,18 +50,16 @@ class _CloneAdaptMethod(EpisodicMethod):
 
     def query_loss(self, episode: Episode) -> torch.Tensor:
         learner = self.wrappers[self.check_task(episode)].clone()
-        where = f"{self.name} inner loop ({episode.task}, domain {episode.domain})"
         for _ in range(self.config.inner_steps):
-            learner.adapt(finite_loss(episode.task, learner(episode.support.images), episode.support, where))
+            learner.adapt(task_loss(episode.task, learner(episode.support.images), episode.support))
         return task_loss(episode.task, learner(episode.query.images), episode.query)
 
     def adapt(self, episode: Episode) -> Learner:
         support = episode.support.to(self.device)
         learner = self.wrappers[self.check_task(episode)].clone()
-        where = f"{self.name} adaptation ({episode.task}, domain {episode.domain})"
         with torch.enable_grad():
             for _ in range(self.config.adapt_steps):
-                learner.adapt(finite_loss(episode.task, learner(support.images), support, where), first_order=True)
+                learner.adapt(task_loss(episode.task, learner(support.images), support), first_order=True)
         detach_module(learner.module)  # free the (first-order) graph back to the meta-parameters
         return FunctionLearner(learner, self.device)
 
@@ -144,10 +142,9 @@ class ANIL(EpisodicMethod):
         support_features = self.net.features(episode.support.images)
         query_features = self.net.features(episode.query.images)
         out_size = episode.support.images.shape[-1]
-        where = f"{self.name} inner loop ({episode.task}, domain {episode.domain})"
         for _ in range(self.config.inner_steps):
             pred = learner(support_features, out_size)
-            learner.adapt(finite_loss(episode.task, pred, episode.support, where))
+            learner.adapt(task_loss(episode.task, pred, episode.support))
         return task_loss(episode.task, learner(query_features, episode.query.images.shape[-1]), episode.query)
 
     def adapt(self, episode: Episode) -> Learner:
@@ -155,10 +152,9 @@ class ANIL(EpisodicMethod):
         support = episode.support.to(self.device)
         with torch.no_grad():
             features = self.net.features(support.images)
-        where = f"{self.name} adaptation ({episode.task}, domain {episode.domain})"
         with torch.enable_grad():
             for _ in range(self.config.adapt_steps):
                 pred = learner(features, support.images.shape[-1])
-                learner.adapt(finite_loss(episode.task, pred, support, where), first_order=True)
+                learner.adapt(task_loss(episode.task, pred, support), first_order=True)
         detach_module(learner.module)
         return FunctionLearner(_HeadLearner(self.net.backbone, learner.module), self.device)

@@ -18,7 +18,7 @@ import torch
 from domains.episodes import Batch, Episode
 from methods.base import METHODS, Learner, MethodConfig
 from methods.losses import task_loss
-from methods.meta_batch import EpisodicMethod, FunctionLearner, finite_loss
+from methods.meta_batch import EpisodicMethod, FunctionLearner
 
 
 @METHODS.register("maml-higher", "second-order MAML through higher's differentiable SGD")
@@ -31,7 +31,7 @@ class MAMLHigher(EpisodicMethod):
         self.inner_optimisers = {task: torch.optim.SGD(view.parameters(), lr=config.inner_lr)
                                  for task, view in self.views.items()}
 
-    def _unroll(self, task: str, support: Batch, steps: int, train: bool, where: str) -> torch.nn.Module:
+    def _unroll(self, task: str, support: Batch, steps: int, train: bool) -> torch.nn.Module:
         """``steps`` differentiable SGD steps on ``support``; returns the patched module with fast weights.
 
         Training keeps the network's own weights as the initial fast weights
@@ -41,17 +41,15 @@ class MAMLHigher(EpisodicMethod):
         with higher.innerloop_ctx(self.views[task], self.inner_optimisers[task], copy_initial_weights=not train,
                                   track_higher_grads=train) as (fmodel, diffopt):
             for _ in range(steps):
-                diffopt.step(finite_loss(task, fmodel(support.images), support, where))
+                diffopt.step(task_loss(task, fmodel(support.images), support))
         return fmodel
 
     def query_loss(self, episode: Episode) -> torch.Tensor:
-        fmodel = self._unroll(self.check_task(episode), episode.support, self.config.inner_steps, train=True,
-                              where=f"{self.name} inner loop ({episode.task}, domain {episode.domain})")
+        fmodel = self._unroll(self.check_task(episode), episode.support, self.config.inner_steps, train=True)
         return task_loss(episode.task, fmodel(episode.query.images), episode.query)
 
     def adapt(self, episode: Episode) -> Learner:
         with torch.enable_grad():
             fmodel = self._unroll(self.check_task(episode), episode.support.to(self.device), self.config.adapt_steps,
-                                  train=False,
-                                  where=f"{self.name} adaptation ({episode.task}, domain {episode.domain})")
+                                  train=False)
         return FunctionLearner(fmodel, self.device)

@@ -7,7 +7,12 @@ here, once: the meta-batch (``sampler.meta_batch``: the four tasks cycle, so a
 batch mixes them, each episode with its own head and loss), the outer objective
 (the mean of the episodes' query losses), the outer optimiser (Adam with
 ``outer_lr`` over the method's meta-parameters), the budget check, the phases
-the runner times and the divergence rule.
+the runner times and the divergence rule: a non-finite query loss raises
+``DivergenceError`` (the runner records the cell as failed and goes on).
+Inner-loop losses are deliberately not checked: each check is a device
+synchronisation that AFR's functional inner loop does not pay either, a NaN
+inner loss makes the query loss NaN anyway, and at meta-test the runner checks
+every metric for finiteness.
 
 Each episode's query loss is back-propagated as soon as it is computed (divided
 by the batch size), which gives exactly the gradient of the batch mean but keeps
@@ -63,19 +68,12 @@ class FunctionLearner:
             return self._forward(images.to(self._device))
 
 
-def finite_loss(task: str, pred: torch.Tensor, batch: Batch, where: str) -> torch.Tensor:
-    """The task's loss, or DivergenceError when it is NaN or infinite (the cell fails, the run goes on)."""
-    loss = task_loss(task, pred, batch)
-    check_finite(loss, where)
-    return loss
-
-
-def sgd_finetune(module: nn.Module, batch: Batch, task: str, steps: int, lr: float, where: str) -> None:
+def sgd_finetune(module: nn.Module, batch: Batch, task: str, steps: int, lr: float) -> None:
     """Plain SGD on ``module``'s own parameters: the test-time inner loop of the non-meta baselines."""
     optimiser = torch.optim.SGD(module.parameters(), lr=lr)
     for _ in range(steps):
         optimiser.zero_grad(set_to_none=True)
-        finite_loss(task, module(batch.images), batch, where).backward()
+        task_loss(task, module(batch.images), batch).backward()
         optimiser.step()
 
 

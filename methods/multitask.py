@@ -71,6 +71,5 @@ class MultiTask(EpisodicMethod):
         model = copy.deepcopy(self.views[self.check_task(episode)])
         with torch.enable_grad():
             sgd_finetune(model, episode.support.to(self.device), episode.task, self.config.adapt_steps,
-                         self.config.inner_lr,
-                         where=f"{self.name} fine-tuning ({episode.task}, domain {episode.domain})")
+                         self.config.inner_lr)
         return FunctionLearner(model, self.device)

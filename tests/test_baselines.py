@@ -146,13 +146,13 @@ def test_nan_loss_is_a_divergence_naming_method_and_task(name: str) -> None:
     sampler = toy_sampler()
     episodes = sampler.meta_batch(0, 0, 4)
     bad = episodes[1]  # depth
-    bad.support.images[0, 0, 0, 0] = float("nan")
-    bad.query.images[0, 0, 0, 0] = float("nan")
+    bad.support.images[0, 0, 0, 0] = float("nan")  # poisons the inner loop, hence the query loss
     method = _build(name)
-    with pytest.raises(DivergenceError, match=rf"{name}.*depth"):
+    with pytest.raises(DivergenceError, match=rf"{name} meta-train query loss \(depth, domain r[01]\)"):
         method.outer_step(episodes, method.make_outer_optimiser())
-    with pytest.raises(DivergenceError, match=rf"{name}.*depth"):
-        method.adapt(bad)
+    # at meta-test nothing is checked inside adaptation (no extra device syncs); the NaN reaches the
+    # predictions, where the runner's metric check records the cell as diverged
+    assert not torch.isfinite(method.adapt(bad).predict(bad.query.images)).all()
 
 
 def test_exploding_learning_rate_is_reported_as_divergence() -> None:
