@@ -59,7 +59,6 @@ reads the task embedding only, no features).
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -70,7 +69,7 @@ from torch import nn
 
 from domains.episodes import Batch, Episode, EpisodeSampler
 from methods.attention import ACTIVATIONS, TaskAttention
-from methods.base import METHODS, Budget, Learner, MethodConfig, PhaseClock, TrainingLog, check_finite
+from methods.base import METHODS, Budget, Learner, MethodConfig, PhaseClock, TrainingLog
 from methods.functional import Order, Params, call, detached_copy, sgd_steps
 from methods.losses import task_loss
 from methods.meta_batch import EpisodicMethod, FunctionLearner
@@ -179,6 +178,7 @@ class AFR(EpisodicMethod):
             modules["task"] = self.task_attention
         self.model = nn.ModuleDict(modules)
         self._params: dict[str, nn.Parameter] = dict(self.model.named_parameters())
+        self.stage = 2  # 1 only during meta_train's multi-task steps
 
     # ---- which parameters do what ---------------------------------------------
     @property
@@ -266,8 +266,19 @@ class AFR(EpisodicMethod):
 
         return sgd_steps(params, support_loss, steps, self.config.inner_lr, order), context
 
-    # ---- stage 2: one episode's query loss (the shared outer loop calls this) ---
+    # ---- one episode's loss (the shared outer loop calls this) ------------------
     def query_loss(self, episode: Episode) -> torch.Tensor:
+        """Stage 1's multi-task loss while ``self.stage == 1``, else the query loss after the inner loop.
+
+        Both stages go through the shared ``outer_step``, so they average the meta-batch and treat
+        a non-finite loss exactly as the baselines do.
+        """
+        if self.stage == 1:
+            return self.multitask_loss(episode)
+        return self.adapted_query_loss(episode)
+
+    def adapted_query_loss(self, episode: Episode) -> torch.Tensor:
+        """Stage 2: the query loss after ``inner_steps`` steps on the support, differentiable for the outer loop."""
         task = self._check_episode(episode)
         params: Params = {n: self._params[n] for n in self.adapted_names(task)}
         order: Order = "first" if self.options.first_order else "second"
@@ -291,19 +302,6 @@ class AFR(EpisodicMethod):
         batch = concat(support, query)
         return task_loss(task, self.net(batch.images, task), batch)
 
-    def pretrain_step(self, episodes: list[Episode], optimiser: torch.optim.Optimizer) -> tuple[float, dict[str, float]]:
-        """One stage-1 update on a heterogeneous meta-batch; returns the mean loss and per-task means."""
-        optimiser.zero_grad(set_to_none=True)
-        per_task: dict[str, list[float]] = defaultdict(list)
-        for episode in episodes:
-            loss = self.multitask_loss(episode)
-            check_finite(loss, f"{self.name} stage-1 loss ({episode.task}, domain {episode.domain})")
-            (loss / len(episodes)).backward()
-            per_task[episode.task].append(float(loss.detach()))
-        optimiser.step()
-        total = sum(sum(v) for v in per_task.values()) / len(episodes)
-        return total, {task: sum(v) / len(v) for task, v in per_task.items()}
-
     def meta_train(self, sampler: EpisodeSampler, budget: Budget, clock: PhaseClock,
                    seed_index: int = 0) -> TrainingLog:
         """Stage 1 for the first ``pretrain_steps`` steps, then stage 2, until the budget is spent.
@@ -325,17 +323,16 @@ class AFR(EpisodicMethod):
                 episodes = [e.to(self.device) for e in
                             sampler.meta_batch(seed_index, step, self.config.meta_batch_size)]
             with clock.phase("meta_train_step"):
-                if step < self.config.pretrain_steps:
-                    total, per_task = self.pretrain_step(episodes, stage1)
-                else:
-                    if stage2 is None:
-                        # a backbone that stage 2 does not train needs no gradients at all
-                        self.net.backbone.requires_grad_(self.trains_backbone)
-                        stage2 = self.make_outer_optimiser()
-                    total, per_task = self.outer_step(episodes, stage2)
+                self.stage = 1 if step < self.config.pretrain_steps else 2
+                if self.stage == 2 and stage2 is None:
+                    # a backbone that stage 2 does not train needs no gradients at all
+                    self.net.backbone.requires_grad_(self.trains_backbone)
+                    stage2 = self.make_outer_optimiser()
+                total, per_task = self.outer_step(episodes, stage1 if stage2 is None else stage2)
             clock.log(step, loss=total, **per_task)
             log.append(step, total, per_task)
             step += 1
+        self.stage = 2
         return log
 
     # ---- meta-test -------------------------------------------------------------
