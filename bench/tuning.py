@@ -109,8 +109,11 @@ class SearchSpace:
 
     def describe(self) -> str:
         grid = ", ".join(f"{n} in {list(v)}" for n, v in sorted(self.grid.items()))
-        return (f"seeded random search (seed {self.seed}): {min(self.trials, self.grid_size())} of "
-                f"{self.grid_size()} grid points ({grid}); {self.steps} meta-train steps per trial; "
+        if self.trials >= self.grid_size():
+            search = f"full grid search, {self.grid_size()} points"
+        else:
+            search = f"seeded random search (seed {self.seed}), {self.trials} of {self.grid_size()} grid points"
+        return (f"{search} ({grid}); {self.steps} meta-train steps per trial; "
                 f"{self.val_episodes} episodes per meta-val domain; {self.seeds} seed(s)")
 
 

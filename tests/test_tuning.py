@@ -78,6 +78,7 @@ def test_candidates_depend_on_the_tuning_seed_only() -> None:
     assert any(o != first for o in others)
     whole = SearchSpace.from_table(table | {"trials": 50}).candidates()
     assert len(whole) == 12 and space.grid_size() == 12
+    assert "seeded random search (seed 4), 3 of 12 grid points" in space.describe()
 
 
 def test_ranks_follow_each_metric_direction_and_put_failures_last() -> None:
@@ -189,7 +190,7 @@ def test_cli_tunes_every_spec_method_and_its_snippet_pastes_into_the_spec(tmp_pa
     assert set(tuned) == {"maml", "anil"}
     for section in tuned.values():
         assert section["inner_lr"] in (0.01, 0.1) and section["outer_lr"] == 0.001
-        assert "spec 'tune-toy'" in section["tuned"] and "2 of 2 grid points" in section["tuned"]
+        assert "spec 'tune-toy'" in section["tuned"] and "full grid search, 2 points" in section["tuned"]
     assert "<- chosen" in err and "abs_rel" in err  # the trial table, scored with the benchmark's metrics
     pasted = parse_spec(tomllib.loads(SPEC_HEAD + TUNING + out))
     assert pasted.method("maml").inner_lr == tuned["maml"]["inner_lr"] and pasted.method("maml").tuned
