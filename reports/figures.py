@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 from reports.analysis import Analysis  # noqa: E402
 
 DPI = 110
+MAX_FOREST_ROWS = 60
 COLORS = plt.get_cmap("tab10")
 
 
@@ -40,13 +41,22 @@ def forest(a: Analysis, task: str, path: Path) -> Path:
     """Overall paired effect vs each baseline (bold) and per-domain effects (exploratory), ROPE shaded."""
     effects = [e for e in a.effects if e.task == task]
     labels, est, lo, hi, styles = [], [], [], [], []
-    for e in effects:
+    for e in effects:  # the confirmatory rows first, one per baseline
         labels.append(f"{e.method} vs {e.baseline}: all domains")
         est.append(e.estimate)
         lo.append(e.ci[0])
         hi.append(e.ci[1])
-        star = " *" if e.p_adjusted < a.alpha else ""
+        star = " *" if e.p_adjusted < a.alpha and e.verdict in ("better", "worse") else ""
         styles.append(("overall", e.baseline, f"{e.verdict}{star}"))
+    # then per-domain rows (exploratory), baseline by baseline while the figure stays readable
+    for i, e in enumerate(effects):
+        if i > 0 and len(labels) + len(e.per_domain) + 1 > MAX_FOREST_ROWS:
+            break
+        labels.append(f"per domain vs {e.baseline}")
+        est.append(math.nan)
+        lo.append(math.nan)
+        hi.append(math.nan)
+        styles.append(("header", e.baseline, ""))
         for row in e.per_domain.itertuples():
             labels.append(f"    {row.domain}")
             est.append(row.effect)
@@ -61,6 +71,8 @@ def forest(a: Analysis, task: str, path: Path) -> Path:
     ax.axvline(0, color="0.3", lw=0.8)
     for yi, e_, l_, h_, (kind, base, note) in zip(y, est, lo, hi, styles, strict=True):
         c = _color(a, base)
+        if kind == "header":
+            continue
         if kind == "overall":
             ax.errorbar(e_, yi, xerr=[[e_ - l_], [h_ - e_]], fmt="D", color=c, ms=7, capsize=4, lw=2)
             ax.annotate(note, (h_, yi), xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
@@ -70,6 +82,7 @@ def forest(a: Analysis, task: str, path: Path) -> Path:
     ax.set_yticklabels(labels, fontsize=8)
     for tick, (kind, _, _) in zip(ax.get_yticklabels(), styles, strict=True):
         tick.set_fontweight("bold" if kind == "overall" else "normal")
+        tick.set_fontstyle("italic" if kind == "header" else "normal")
     metric = a.primary[task]
     ax.set_xlabel(metric.effect_label)
     ax.set_title(f"{task}: paired effect of {a.comparisons.reference} (95% CI; * = Holm-significant)", fontsize=10)
@@ -84,7 +97,8 @@ def pareto(a: Analysis, task: str, path: Path) -> Path:
     pt = a.phase_times
     source = "speed" if (pt["source"] == "speed").any() else "cell"
     panels = [p for p in ("meta_train_step", "adapt") if ((pt["phase"] == p) & (pt["source"] == source)).any()]
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5.2 * max(len(panels), 1), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5.6 * max(len(panels), 1), 4.4), squeeze=False,
+                             layout="constrained")
     for ax, phase in zip(axes[0], panels, strict=False):
         pts = []
         for m in a.design.methods:
@@ -196,7 +210,7 @@ def ranking(a: Analysis, path: Path) -> Path:
 def training_curves(a: Analysis, path: Path) -> Path:
     """Outer meta-training loss, mean over seeds with min-max band, against steps and against seconds."""
     curves = a.run.curves
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     for m in a.design.methods:
         c = curves[(curves["method"] == m) & curves["seed"].isin(a.design.seeds)]
         if c.empty:
