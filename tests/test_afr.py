@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from domains.episodes import Episode, EpisodeSampler, EpisodeShape, derive_seed
+from domains.episodes import Batch, Episode, EpisodeSampler, EpisodeShape, derive_seed
 from domains.suite import DomainData, Split, Suite
 from domains.tasks import TASK_NAMES
 from methods.afr import AFR, AFROptions, prototype_loss
@@ -172,6 +172,16 @@ def test_adaptation_changes_only_its_own_parameters(name: str, sampler: EpisodeS
         assert "task.embeddings.depth" in changed
     if name == "afr-adapt-all":
         assert any(n.startswith("net.backbone.") for n in changed)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_adaptation_reads_the_support_set_only(name: str, sampler: EpisodeSampler) -> None:
+    ep = episode(sampler, "normals")
+    poisoned = Episode(ep.key, ep.support, Batch(torch.full_like(ep.query.images, float("nan")),
+                                                 torch.full_like(ep.query.targets, float("nan"))), ep.ways)
+    method = build(name, test_inner_steps=2)
+    clean = method.adapt(ep).predict(ep.query.images)
+    assert torch.equal(method.adapt(poisoned).predict(ep.query.images), clean)
 
 
 def test_feature_reuse_runs_the_backbone_once_per_adaptation(sampler: EpisodeSampler) -> None:
