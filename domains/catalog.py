@@ -10,6 +10,7 @@ import importlib
 from domains.suite import SUITES
 
 SUITE_MODULES: tuple[str, ...] = (
+    "domains.synthrooms.suite",
     "domains.taskonomy",
     "domains.diode",
     "domains.scannet_vp",
