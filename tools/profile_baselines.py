@@ -1,15 +1,18 @@
-"""Per-method phase times and peak memory of the baselines, each in a fresh process.
+"""Per-method phase times and peak memory, each method in a fresh process, on a benchmark spec.
 
-    python tools/profile_baselines.py --suite synthrooms --suite-profile smoke --steps 20
-    python tools/profile_baselines.py --methods maml,anil -- --inner-steps 3
+    python tools/profile_baselines.py                      # the baselines on the smoke spec
+    python tools/profile_baselines.py --spec standard --methods maml,afr --steps 10
 
-Reuses ``tools/profile_method.py`` (its arguments, network and wall clock) and
-adds what the closing note needs: every method runs in its own process, so the
-peak memory is that method's alone (CPU: the process's max RSS, which is never
-reset; also shown as the growth over the RSS after setup, which is imports and
+Builds every method exactly as the runner does (``bench.runner``: the spec's
+suite, episode shape, network, training values and per-method overrides, the
+same initial weights), meta-trains it for ``--steps`` steps and adapts to
+``--episodes`` episodes of every held-out domain, timing phases with
+``tools/profile_method.py``'s synchronising wall clock. Each method runs in its
+own process so that its peak memory is its own (CPU: the process's max RSS,
+which is never reset, also shown as the growth over the RSS after imports and
 data; CUDA: ``torch.cuda.max_memory_allocated`` during meta-training). Methods
-run one after another, not interleaved: fine for orders of magnitude, not for
-the speed ratios the runner measures.
+run one after another, not interleaved: good for orders of magnitude, not for
+the speed ratios the runner's speed section measures.
 """
 
 from __future__ import annotations
@@ -29,89 +32,97 @@ BASELINES = ("maml", "fomaml", "anil", "metasgd", "maml-higher", "multitask")
 PHASES = ("meta_train_step", "adapt", "infer", "data")
 
 
-def _child(method_name: str, passthrough: list[str]) -> dict[str, object]:
+def _child(args: argparse.Namespace) -> dict[str, object]:
     """Meta-train and meta-test one method; return raw phase samples and memory figures."""
-    import profile_method as pm
+    import profile_method
     import torch
 
-    from domains.catalog import SUITES
-    from domains.episodes import EpisodeSampler, EpisodeShape
+    from bench.runner import build_method, build_sampler, build_suite, image_size_of
+    from bench.spec import load_spec
     from methods.base import Budget
     from methods.device import peak_memory_bytes, reset_peak_memory, resolve_device
 
-    args = pm.parse_args([method_name, *passthrough])
     torch.set_num_threads(args.threads)
+    spec = load_spec(args.spec)
     device = resolve_device(args.device)
-    suite = SUITES.get(args.suite)(profile=args.suite_profile)
-    sampler = EpisodeSampler(suite, suite.split(), EpisodeShape(args.shots, args.queries, args.ways))
-    for task in sampler.tasks:  # load every domain now, so that data loading is not in the peak
+    sampler = build_sampler(spec, build_suite(spec))
+    for task in spec.tasks:  # load every domain now, so that loading is in neither the timings nor the growth
         for stream in ("train", "test"):
             for domain in sampler.domains(task, stream):
                 sampler.domain_data(task, domain)
-    method = pm.build(args, sampler.tasks, device)
+    method = build_method(spec, args.child, image_size_of(sampler, spec.tasks[0]), sampler.split_hash, 0, device)
     rss_ready = peak_memory_bytes(torch.device("cpu"))
     reset_peak_memory(device)
-    clock = pm.WallClock(device)
+    clock = profile_method.WallClock(device)
     log = method.meta_train(sampler, Budget(steps=args.steps), clock)
     train_peak = peak_memory_bytes(device)
-    reset_peak_memory(device)
-    for task in sampler.tasks:
+    for task in spec.tasks:
         for domain in sampler.domains(task, "test"):
             for index in range(args.episodes):
-                episode = sampler.episode("test", task, domain, args.seed, index).to(device)
+                episode = sampler.episode("test", task, domain, 0, index).to(device)
                 with clock.phase("adapt"):
                     learner = method.adapt(episode)
                 with clock.phase("infer"):
                     learner.predict(episode.query.images)
-    return {"method": method_name, "parameters": method.parameter_count(), "device": str(device),
+    return {"method": args.child, "parameters": method.parameter_count(), "device": str(device),
             "samples": dict(clock.samples), "rss_ready": rss_ready, "train_peak": train_peak,
-            "test_peak": peak_memory_bytes(device), "first_loss": log.losses[0], "last_loss": log.losses[-1],
-            "warmup": args.warmup}
+            "first_loss": log.losses[0], "last_loss": log.losses[-1]}
 
 
-def _median_ms(samples: list[float], warmup: int) -> str:
+def _summary(samples: list[float], warmup: int) -> str:
     kept = samples[warmup:] if len(samples) > warmup else samples
-    return f"{1e3 * statistics.median(kept):.1f}" if kept else "-"
+    if not kept:
+        return "-"
+    q = statistics.quantiles(kept, n=4) if len(kept) > 1 else [kept[0]] * 3
+    return f"{1e3 * q[1]:.1f} ({1e3 * (q[2] - q[0]):.1f})"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--spec", default="smoke", help="shipped spec name or TOML path (default smoke)")
+    p.add_argument("--methods", default=",".join(BASELINES), help="comma-separated (default: every baseline)")
+    p.add_argument("--steps", type=int, default=20, help="meta-training steps per method (default 20)")
+    p.add_argument("--episodes", type=int, default=2, help="test episodes per held-out domain (default 2)")
+    p.add_argument("--warmup", type=int, default=3, help="samples dropped per phase (default 3)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--child"]:
-        print(json.dumps(_child(argv[1], argv[2:])))
+    args = parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(args)))
         return 0
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog="Arguments after -- go to tools/profile_method.py (see its --help).")
-    parser.add_argument("--methods", default=",".join(BASELINES), help="comma-separated (default: all baselines)")
-    cut = argv.index("--") if "--" in argv else len(argv)
-    ours, rest = argv[:cut], argv[cut + 1:]
-    known, extra = parser.parse_known_args(ours)
-    passthrough = [*extra, *rest]
     rows = []
-    for name in known.methods.split(","):
+    for name in args.methods.split(","):
         print(f"profiling {name} ...", file=sys.stderr)
-        done = subprocess.run([sys.executable, __file__, "--child", name, *passthrough],
-                              capture_output=True, text=True, cwd=ROOT)
+        command = [sys.executable, __file__, "--child", name, "--spec", args.spec, "--steps", str(args.steps),
+                   "--episodes", str(args.episodes), "--threads", str(args.threads), "--device", args.device]
+        done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
         if done.returncode != 0:
-            print(f"error: {name} failed:\n{done.stderr.strip()[-2000:]}", file=sys.stderr)
+            print(f"error: profiling {name} failed: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
             return done.returncode
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     mib = 2 ** 20
-    header = ("method", "params", "meta_train_step ms", "adapt ms", "infer ms", "data ms", "peak train MiB",
-              "growth MiB", "loss first->last")
+    cpu = rows[0]["device"] == "cpu"
+    header = ("method", "params", *(f"{p} ms" for p in PHASES), "peak MiB", "growth MiB" if cpu else "",
+              "loss first->last")
     lines = [header]
     for r in rows:
-        s, w = r["samples"], r["warmup"]
-        cpu = r["device"] == "cpu"
-        lines.append((r["method"], f"{r['parameters']:,}", *(_median_ms(s.get(p, []), w) for p in PHASES),
-                      f"{r['train_peak'] / mib:.0f}",
-                      f"{(r['train_peak'] - r['rss_ready']) / mib:.0f}" if cpu else "-",
+        lines.append((r["method"], f"{r['parameters']:,}", *(_summary(r["samples"].get(p, []), args.warmup)
+                                                              for p in PHASES),
+                      f"{r['train_peak'] / mib:.0f}", f"{(r['train_peak'] - r['rss_ready']) / mib:.0f}" if cpu else "",
                       f"{r['first_loss']:.3f}->{r['last_loss']:.3f}"))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     for line in lines:
         print("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip())
-    print(f"\nmedians of wall-clock samples after {rows[0]['warmup']} warm-up samples; device {rows[0]['device']}; "
-          "peak = max RSS of the method's process on CPU (growth = over the RSS after imports and data), "
-          "max allocated on CUDA", file=sys.stderr)
+    print(f"\nspec {args.spec}, {args.steps} meta-train steps, {args.episodes} episodes per held-out domain, "
+          f"{args.threads} thread(s), device {rows[0]['device']}; times: median (IQR) of wall-clock samples after "
+          f"{args.warmup} warm-up samples; peak: "
+          + ("max RSS of the method's own process (growth: over the RSS after imports and data)" if cpu
+             else "max allocated during meta-training"), file=sys.stderr)
     return 0
 
 
