@@ -127,6 +127,18 @@ def test_attention_weights_differ_between_tasks_and_change_the_output(name: str,
     assert not torch.allclose(attended, plain)
 
 
+@pytest.mark.parametrize("activation", ["sigmoid2", "sigmoid", "softmax"])
+def test_attention_activations_give_positive_weights_on_their_scale(activation: str, sampler: EpisodeSampler) -> None:
+    weights = build(extra={"attention_activation": activation}).stage_weights(episode(sampler, "depth"))
+    assert weights is not None
+    for w in weights:
+        assert bool((w > 0).all())
+        if activation == "softmax":
+            assert float(w.mean()) == pytest.approx(1.0, abs=1e-5)  # normalised within each stage
+        else:  # a fresh h outputs about 0: weight 1 (sigmoid2) or one half (sigmoid)
+            assert float(w.mean()) == pytest.approx(1.0 if activation == "sigmoid2" else 0.5, abs=0.1)
+
+
 def test_context_makes_weights_depend_on_the_domain_unless_static(sampler: EpisodeSampler) -> None:
     a, b = (sampler.episode("test", "depth", d, 0, 0) for d in sampler.domains("depth", "test"))
     for name, differ in (("afr", True), ("afr-static", False)):
