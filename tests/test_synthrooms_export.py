@@ -27,7 +27,7 @@ _NAME = re.compile(r"point_(?P<point>\d+)_view_(?P<view>\d+)_domain_(?P<domain>\
 @pytest.fixture(scope="module")
 def rendered():
     style = draw_style(7, 3)
-    return render([geometric_scene(style, image_rng(7, 3, "geometric", i), 64) for i in range(3)], 32)
+    return render([geometric_scene(style, image_rng(7, 3, "geometric", i), range(64)) for i in range(3)], 32)
 
 
 def test_golden_vector_of_the_taskonomy_generator() -> None:

@@ -142,3 +142,11 @@ def test_bad_options_are_clear_errors(tmp_path) -> None:
         suite.load("depth", "room7")
     with pytest.raises(DataError, match="not a classification domain"):
         suite.load("classification", suite.split().domains["depth"]["meta_train"][-1])
+
+
+def test_geometric_views_show_only_classes_of_their_part(tiny) -> None:
+    split = tiny.split()
+    for part in ("meta_train", "meta_test"):
+        for env in split.domains["depth"][part]:
+            labels = tiny.rendered(env).labels
+            assert set(labels.tolist()) <= set(split.classes[part])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +35,7 @@ class Job:
     seed: int
     image_size: int
     count: int  # geometric: number of views; class: views per class
-    n_classes: int  # geometric: key objects drawn from classes 0..n_classes-1 (labels for the export)
-    classes: tuple[int, ...] = field(default=())
+    classes: tuple[int, ...]  # class: the classes to render; geometric: the pool its key objects come from
 
     @property
     def name(self) -> str:
@@ -48,7 +47,7 @@ class Job:
 
     def params(self) -> dict[str, Any]:
         return {"env_index": self.env_index, "kind": self.kind, "seed": self.seed, "image_size": self.image_size,
-                "count": self.count, "n_classes": self.n_classes, "classes": list(self.classes)}
+                "count": self.count, "classes": list(self.classes)}
 
     def entry(self, cache_dir: Path) -> CacheEntry:
         return CacheEntry(cache_dir, self.name, self.params())
@@ -58,7 +57,7 @@ def render_job(job: Job) -> Rendered:
     """Render every image of a job (deterministic: each image has its own seed)."""
     style = draw_style(job.seed, job.env_index)
     if job.kind == "geometric":
-        scenes = [geometric_scene(style, image_rng(job.seed, job.env_index, "geometric", i), job.n_classes)
+        scenes = [geometric_scene(style, image_rng(job.seed, job.env_index, "geometric", i), job.classes)
                   for i in range(job.count)]
     elif job.kind == "class":
         scenes = [class_scene(style, image_rng(job.seed, job.env_index, "class", c * CLASS_INDEX_STRIDE + j), c)

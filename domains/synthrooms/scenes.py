@@ -14,6 +14,8 @@ Every random draw comes from the image's own generator, seeded by
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from domains.synthrooms.archetypes import BACKGROUND, COLOURS, Shape, class_parts, place
@@ -150,10 +152,16 @@ def _class_object(style: EnvStyle, rng: np.random.Generator, class_id: int, regi
     return shape, albedo, tex, freq, amp
 
 
-def geometric_scene(style: EnvStyle, rng: np.random.Generator, n_classes: int) -> Scene:
-    """A free view of the room (reference/datasets.md section 7 camera model)."""
+def geometric_scene(style: EnvStyle, rng: np.random.Generator, classes: Sequence[int]) -> Scene:
+    """A free view of the room (reference/datasets.md section 7 camera model) with one object of ``classes``.
+
+    The suite passes the classes of the environment's own split part, so meta-training
+    rooms never show (even unlabelled) objects of the held-out classes.
+    """
+    if not classes:
+        raise ValueError("geometric_scene needs at least one class for its key object")
     w, d, h = style.room
-    label = int(rng.integers(n_classes))
+    label = int(classes[int(rng.integers(len(classes)))])
     key = _class_object(style, rng, label, region=.8)
     taken = [key[0].footprint()]
     background = _background(style, rng, taken)

@@ -174,16 +174,14 @@ class SynthRoomsSuite(Suite):
     # ---- generation and caching ----------------------------------------------------------------
     def jobs(self) -> list[Job]:
         """Every file this suite needs: geometric views for all environments, class views where classification runs."""
-        c = self.config
-        jobs = [Job(i, "geometric", c.seed, c.image_size, c.images_per_env, N_CLASSES) for i in range(c.n_envs)]
+        jobs = [self._job(env, "geometric") for env in self.environments()]
         for env in sorted({e for part in self._split.domains.get("classification", {}).values() for e in part}):
             jobs.append(self._class_job(env))
         return jobs
 
     def _class_job(self, env: str) -> Job:
         c = self.config
-        return Job(env_index(env), "class", c.seed, c.image_size, c.images_per_class, N_CLASSES,
-                   tuple(self.classes_of(env)))
+        return Job(env_index(env), "class", c.seed, c.image_size, c.images_per_class, tuple(self.classes_of(env)))
 
     def classes_of(self, env: str) -> list[int]:
         """Classes rendered in a classification environment: those of the split part it belongs to."""
@@ -193,6 +191,19 @@ class SynthRoomsSuite(Suite):
                 return list(self._split.classes[part]) if self._split.classes else list(range(N_CLASSES))
         raise DataError(f"synthrooms: environment '{env}' is not a classification domain of this split; "
                         f"classification domains are {sorted(e for p in parts.values() for e in p)[:8]}...")
+
+    def object_pool(self, env: str) -> list[int]:
+        """Classes whose objects may appear in an environment's geometric views: those of its split part.
+
+        Keeps held-out classes out of meta-training rooms altogether (not even unlabelled).
+        """
+        if self._split.classes is None:
+            return list(range(N_CLASSES))
+        for task in GEOMETRIC_TASKS:
+            for part in SPLIT_PARTS:
+                if env in self._split.domains.get(task, {}).get(part, []):
+                    return list(self._split.classes[part])
+        return list(self._split.classes["meta_test"])  # in no geometric part: treat as held out
 
     def prepare(self) -> None:
         """Render every missing or invalid cache file, in parallel (a no-op when the cache is complete)."""
@@ -205,7 +216,7 @@ class SynthRoomsSuite(Suite):
             raise DataError(f"synthrooms has no domain '{env}'; this profile has env000..{env_name(self.config.n_envs - 1)}")
         if kind == "geometric":
             c = self.config
-            return Job(i, "geometric", c.seed, c.image_size, c.images_per_env, N_CLASSES)
+            return Job(i, "geometric", c.seed, c.image_size, c.images_per_env, tuple(self.object_pool(env)))
         return self._class_job(env)
 
     def _arrays_of(self, env: str, kind: str) -> dict[str, np.ndarray]:
