@@ -329,3 +329,23 @@ def test_runs_on_cuda(sampler: EpisodeSampler) -> None:
     method.meta_train(sampler, Budget(steps=2), NullClock())
     ep = episode(sampler, "normals")
     assert method.adapt(ep).predict(ep.query.images).device.type == "cuda"
+
+
+# ---- end to end on a real suite ---------------------------------------------------
+def test_afr_end_to_end_on_synthrooms_tiny(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Two multi-task steps, two meta-learning steps, then every held-out domain: finite primary metrics."""
+    from domains.catalog import SUITES
+    from domains.metrics import primary_metric
+
+    suite = SUITES.get("synthrooms")(profile="tiny", cache_dir=tmp_path_factory.mktemp("synthrooms"), progress=False)
+    real = EpisodeSampler(suite, suite.split(), EpisodeShape(shots=2, queries=3, ways=5))
+    network = NetworkConfig(image_size=32, widths=(4, 8, 8, 8), decoder_width=4, ways=5)
+    method = METHODS.get("afr")(tiny_config(network=network, pretrain_steps=2), real.tasks, torch.device("cpu"), 0)
+    log = method.meta_train(real, Budget(steps=4), NullClock())
+    assert log.steps == [0, 1, 2, 3] and all(math.isfinite(v) for v in log.losses)
+    for task in real.tasks:
+        for domain in real.domains(task, "test"):
+            ep = real.episode("test", task, domain, 0, 0)
+            pred = method.adapt(ep).predict(ep.query.images)
+            value = primary_metric(task)(pred, ep.query, ep.ways)
+            assert math.isfinite(value), (task, domain)
