@@ -59,3 +59,10 @@ CREATE TABLE IF NOT EXISTS training_curve ( -- meta-training learning curves
     task_losses TEXT,
     PRIMARY KEY (method, seed, step)
 );
+
+CREATE TABLE IF NOT EXISTS speed_blocks (   -- interleaved speed section: one row per finished block (fresh process)
+    block       INTEGER PRIMARY KEY,
+    status      TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    reason      TEXT,                       -- failure reason, NULL when done
+    finished_at TEXT NOT NULL
+);
