@@ -58,7 +58,6 @@ reads the task embedding only, no features).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -179,6 +178,7 @@ class AFR(EpisodicMethod):
         self.model = nn.ModuleDict(modules)
         self._params: dict[str, nn.Parameter] = dict(self.model.named_parameters())
         self.stage = 2  # 1 only during meta_train's multi-task steps
+        self._steps_taken = 0  # outer steps of the current meta_train call
 
     # ---- which parameters do what ---------------------------------------------
     @property
@@ -204,13 +204,13 @@ class AFR(EpisodicMethod):
         return names
 
     def meta_parameters(self) -> Iterable[nn.Parameter]:
-        """Stage 2's outer parameters: heads, embeddings, attention, and the backbone if trained."""
-        params = list(self.net.heads.parameters())
-        if self.trains_backbone:
-            params += list(self.net.backbone.parameters())
-        if self.task_attention is not None:
-            params += list(self.task_attention.parameters())
-        return params
+        """Everything either stage trains, under one outer Adam.
+
+        A parameter that a step does not train receives no gradient in it and Adam leaves it
+        alone: the attention and embeddings during stage 1, the backbone in stage 2 unless
+        ``trains_backbone``. The heads' and backbone's Adam moments carry over from stage 1.
+        """
+        return self.model.parameters()
 
     def extra_parameters(self) -> int:
         if self.task_attention is None:
@@ -302,38 +302,27 @@ class AFR(EpisodicMethod):
         batch = concat(support, query)
         return task_loss(task, self.net(batch.images, task), batch)
 
+    def outer_step(self, episodes: list[Episode], optimiser: torch.optim.Optimizer) -> tuple[float, dict[str, float]]:
+        """The shared outer step, in stage 1 for the first ``pretrain_steps`` calls of a ``meta_train``."""
+        self.stage = 1 if self._steps_taken < self.config.pretrain_steps else 2
+        # stage 1 trains the backbone; stage 2 only if trains_backbone (otherwise it needs no gradients)
+        self.net.backbone.requires_grad_(self.stage == 1 or self.trains_backbone)
+        self._steps_taken += 1
+        return super().outer_step(episodes, optimiser)
+
     def meta_train(self, sampler: EpisodeSampler, budget: Budget, clock: PhaseClock,
                    seed_index: int = 0) -> TrainingLog:
-        """Stage 1 for the first ``pretrain_steps`` steps, then stage 2, until the budget is spent.
+        """The shared meta-training loop (``methods.meta_batch``): stage 1, then stage 2.
 
         Both stages draw ``sampler.meta_batch(seed_index, step, ...)`` and count against the one
-        budget (steps and wall seconds since the start, data preparation included, as for every
-        method in ``methods.meta_batch``), so AFR gets no extra training for having two stages.
+        budget, timed and logged exactly as every other method's steps, so AFR gets no extra
+        training for having two stages.
         """
-        if budget.steps is None and budget.seconds is None:
-            raise ValueError("the meta-training budget has neither steps nor seconds; set one in the spec's [training]")
-        self.net.train()
-        self.net.requires_grad_(True)  # stage 2 of an earlier call may have frozen the backbone
-        log = TrainingLog()
-        stage1 = torch.optim.Adam(self.net.parameters(), lr=self.config.outer_lr)
-        stage2: torch.optim.Optimizer | None = None
-        start, step = time.perf_counter(), 0
-        while not budget.exhausted(step, time.perf_counter() - start):
-            with clock.phase("data"):
-                episodes = [e.to(self.device) for e in
-                            sampler.meta_batch(seed_index, step, self.config.meta_batch_size)]
-            with clock.phase("meta_train_step"):
-                self.stage = 1 if step < self.config.pretrain_steps else 2
-                if self.stage == 2 and stage2 is None:
-                    # a backbone that stage 2 does not train needs no gradients at all
-                    self.net.backbone.requires_grad_(self.trains_backbone)
-                    stage2 = self.make_outer_optimiser()
-                total, per_task = self.outer_step(episodes, stage1 if stage2 is None else stage2)
-            clock.log(step, loss=total, **per_task)
-            log.append(step, total, per_task)
-            step += 1
-        self.stage = 2
-        return log
+        self._steps_taken = 0
+        try:
+            return super().meta_train(sampler, budget, clock, seed_index)
+        finally:
+            self.stage = 2
 
     # ---- meta-test -------------------------------------------------------------
     def adapt(self, episode: Episode) -> Learner:
