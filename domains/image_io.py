@@ -130,6 +130,31 @@ def _crop_to_aspect(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return x
 
 
+def resize_scale(source_hw: tuple[int, int], size: tuple[int, int], keep_aspect: bool = True) -> tuple[float, float]:
+    """(y, x) factors from source pixels to loaded pixels, matching ``fit_image`` (centre crop, then resize).
+
+    Intrinsics scale by these factors (a centre crop keeps the principal point
+    centred), which is what drawing vanishing points on a loaded image needs.
+    """
+    h, w = source_hw
+    th, tw = size
+    if keep_aspect:
+        if h * tw > w * th:
+            h = max(1, round(w * th / tw))
+        elif h * tw < w * th:
+            w = max(1, round(h * tw / th))
+    return th / h, tw / w
+
+
+def image_size_of(path: Path) -> tuple[int, int]:
+    """(height, width) from the image header, without decoding the pixels."""
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except (OSError, UnidentifiedImageError) as err:
+        raise DataError(f"{path}: cannot read the image header ({err}); re-extract the file") from None
+
+
 def fit_image(rgb: np.ndarray, size: tuple[int, int], keep_aspect: bool = True) -> torch.Tensor:
     """HxWx3 (uint8, or float in [0,1]) -> 3xHxW uint8 at ``size``.
 

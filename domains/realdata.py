@@ -199,6 +199,22 @@ class RealSuite(Suite):
         keep = set(hash_rank([s.id for s in listing.samples], salt=f"{self.name}\x1f{domain}")[: self.max_per_domain])
         return SampleListing([s for s in listing.samples if s.id in keep], listing.unmatched)
 
+    def loaded_samples(self, task: str, domain: str) -> list[Sample]:
+        """The samples behind ``load(task, domain)``, in its order (subset applied, skipped ones removed).
+
+        Lets a suite attach per-sample metadata that is not a target (e.g. the
+        focal length a preview needs to draw vanishing points).
+        """
+        data = self.load(task, domain)
+        listing = self.list_samples(task, domain)
+        if self.max_per_domain is not None and len(listing.samples) > self.max_per_domain:
+            listing = self._subsample(listing, domain)
+        failed = [msg for msg in data.skipped if ": no matching " not in msg]
+        kept = [s for s in listing.samples if not any(m.startswith(f"{p}:") for p in s.files.values() for m in failed)]
+        if len(kept) != len(data):
+            raise DataError(f"suite '{self.name}': domain '{domain}' changed on disk while loading; load it again")
+        return kept
+
     # ---- building --------------------------------------------------------------------------------
     def _build(self, task: str, domain: str, listing: SampleListing) -> DomainData:
         images, targets, masks, skipped = [], [], [], list(listing.unmatched)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from domains.image_io import read_rgb
+from domains.image_io import image_size_of, read_rgb, resize_scale
 from domains.realdata import (
     Decoded,
     RealSuite,
@@ -50,6 +50,7 @@ from domains.suite import SPLIT_PARTS, SUITES, DataError, Split
 LIST_NAMES = {"train": ("scannetv2_train.txt",), "val": ("scannetv2_valid.txt", "scannetv2_val.txt"),
               "test": ("scannetv2_test.txt",)}
 IMAGE_SUFFIX, LABEL_SUFFIX = "color.png", "vanish.npz"
+FOCAL_HALF_WIDTHS = 2.408333333333333  # config/scannet.yaml focal_length: f / (W/2)
 SPLIT_VERSION = 1
 
 
@@ -143,6 +144,15 @@ class ScanNetVPSuite(RealSuite):
 
     def decode(self, task: str, sample: Sample) -> Decoded:
         return Decoded(read_rgb(sample.files["image"]), read_vanish_npz(sample.files["label"]))
+
+    def focal_px(self, task: str, domain: str) -> np.ndarray:
+        """Per-sample focal length in loaded pixels: NeurVPS's 2.4083 half-widths, scaled like the image."""
+        out = []
+        for sample in self.loaded_samples(task, domain):
+            h, w = image_size_of(sample.files["image"])
+            _, sx = resize_scale((h, w), self.image_size, self.keep_aspect)
+            out.append(FOCAL_HALF_WIDTHS * w / 2 * sx)
+        return np.asarray(out)
 
     def make_split(self) -> Split:
         option = self.split_option if self.split_option not in (None, "") else "official"

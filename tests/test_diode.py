@@ -150,3 +150,15 @@ def test_a_scene_in_two_official_parts_is_refused(tmp_path):
     write_diode(tmp_path / "d", scenes={("train", "indoors", 0): (0,), ("val", "indoors", 0): (1,)})
     with pytest.raises(DataError, match=r"scene_00000 appears under both train/ and val/"):
         suite(tmp_path / "d", tmp_path).domains("depth")
+
+
+def test_preview_command(tmp_path):
+    from PIL import Image
+
+    from bench.cli import main
+
+    write_diode(tmp_path / "d")
+    out = tmp_path / "grid.png"
+    assert main(["preview", "diode", "--root", str(tmp_path / "d"), "--out", str(out), "-o", "cache_dir=off",
+                 "-o", "image_size=16", "--domains", "2"]) == 0
+    assert Image.open(out).format == "PNG"

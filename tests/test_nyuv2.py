@@ -93,3 +93,17 @@ def test_errors_name_the_file(tmp_path):
         s.load("normals", "val/0000-0003")
     with pytest.raises(DataError, match=rf"{missing}: modality folder is missing"):
         s.split()
+
+
+def test_preview_command(tmp_path, capsys):
+    from PIL import Image
+
+    from bench.cli import main
+
+    write_nyuv2(tmp_path / "n")
+    out = tmp_path / "grid.png"
+    assert main(["preview", "nyuv2", "--root", str(tmp_path / "n"), "--out", str(out), "-o", "cache_dir=off",
+                 "-o", "chunk_size=4", "--domains", "2"]) == 0
+    assert Image.open(out).format == "PNG"
+    assert main(["preview", "nyuv2", "--root", str(tmp_path / "n"), "--out", str(out), "-o", "cache_dir=off"]) == 2
+    assert "split official leaves meta_val without domains" in capsys.readouterr().err

@@ -113,3 +113,17 @@ def test_frame_without_label_is_reported(tmp_path):
     with pytest.warns(UserWarning, match="no matching frame-000020-vanish.npz"):
         data = suite(tmp_path / "s", tmp_path).load("vanishing_point", "scene0000_00")
     assert len(data) == 2 and len(data.skipped) == 1
+
+
+def test_focal_length_and_preview_command(tmp_path):
+    from PIL import Image
+
+    from bench.cli import main
+
+    write_scannet_vp(tmp_path / "s", frames=2)
+    s = suite(tmp_path / "s", tmp_path, image_size=8)
+    np.testing.assert_allclose(s.focal_px("vanishing_point", "scene0001_00"), [2.408333333333333 * 4] * 2)
+    out = tmp_path / "grid.png"
+    assert main(["preview", "scannet_vp", "--root", str(tmp_path / "s"), "--out", str(out), "-o", "cache_dir=off",
+                 "-o", "image_size=16"]) == 0
+    assert Image.open(out).format == "PNG"

@@ -493,3 +493,34 @@ def test_synthrooms_export_loads_with_identical_labels(tmp_path, synthrooms, lay
                 assert torch.rad2deg(torch.arccos(cosine)).max() < 0.5
             else:
                 torch.testing.assert_close(ours.targets, theirs.targets, rtol=0, atol=1e-6)
+
+
+def test_focal_length_follows_each_views_field_of_view_and_the_resize(tmp_path):
+    write_taskonomy(tmp_path / "t", buildings=("b",), points=2, views=2, size=SIZE)
+    rgb = path_for(tmp_path / "t", "A", "b", "rgb", 7, 1, "rgb", "png")
+    rgb.write_bytes(rgb.read_bytes()[:60])  # one unreadable view: focal lengths must skip it too
+    s = suite(tmp_path / "t", tmp_path, image_size=12, skip_unreadable=True)
+    with pytest.warns(UserWarning, match="skipped 1 sample"):
+        focal = s.focal_px("vanishing_point", "b")
+        rows = s.load("vanishing_point", "b").targets.numpy()
+    keys = [(7, 0), (107, 0), (107, 1)]
+    assert focal.shape == (3,) and rows.shape == (3, 3, 3)
+    for f, vps, (point, view) in zip(focal, rows, keys):
+        info = json.loads(path_for(tmp_path / "t", "A", "b", "point_info", point, view, "point_info",
+                                   "json").read_text())
+        assert f == pytest.approx((SIZE / 2) / np.tan(info["field_of_view_rads"] / 2) * 12 / SIZE)
+        for row, axis in zip(vps, "xyz"):  # the loaded-size pinhole lands on the file's pixel field, scaled
+            p = 0.1 * row.astype(np.float64) + np.array([0.0, 0.0, 0.2])
+            expected = np.array(info["vanishing_points_image"][axis]) * 12 / SIZE
+            np.testing.assert_allclose([f * p[0] / p[2] + 6, f * p[1] / p[2] + 6], expected, atol=1e-3)
+
+
+@pytest.mark.parametrize("layout", ["A", "C"])
+def test_preview_command_on_the_real_layouts(tmp_path, layout):
+    from bench.cli import main
+
+    write_taskonomy(tmp_path / "t", layout, buildings=("a", "b", "c"), points=2, views=2, size=16)
+    out = tmp_path / "grid.png"
+    assert main(["preview", "taskonomy", "--root", str(tmp_path / "t"), "--out", str(out),
+                 "-o", "cache_dir=off", "-o", "image_size=16"]) == 0
+    assert Image.open(out).format == "PNG"

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from domains.image_io import read_rgb
+from domains.image_io import image_size_of, read_rgb, resize_scale
 from domains.realdata import (
     Decoded,
     RealSuite,
@@ -44,7 +44,7 @@ from domains.realdata import (
 from domains.suite import SPLIT_PARTS, DataError, Split
 from domains.taskonomy import formats
 from domains.taskonomy.classes import LABEL_SPACES
-from domains.taskonomy.layout import TaskonomyTree
+from domains.taskonomy.layout import FILE_RE, TaskonomyTree
 from domains.taskonomy.official_splits import OFFICIAL, OMNIDATA_FORBIDDEN
 from domains.tasks import TASK_NAMES
 
@@ -137,6 +137,30 @@ class TaskonomySuite(RealSuite):
             raise DataError(f"{label}: {self.label_folders[task]} is {values.shape[1]}x{values.shape[0]} but its rgb "
                             f"image is {image.shape[1]}x{image.shape[0]}; re-extract the building")
         return Decoded(image, values, mask)
+
+    def focal_px(self, task: str, domain: str) -> np.ndarray:
+        """Per-sample focal length in loaded pixels, from each view's ``field_of_view_rads`` (full width).
+
+        f = (W/2) / tan(fov/2) on the original W-pixel image (datasets.md 1.4), scaled like the image.
+        Used by the preview to draw vanishing points where they are.
+        """
+        folder = self.label_folders.get("vanishing_point")
+        if folder is None:
+            raise DataError(f"taskonomy under {self.root} has no point_info/points folder, so no field of view")
+        out = []
+        for sample in self.loaded_samples(task, domain):
+            match = FILE_RE.match(sample.files["image"].name)
+            assert match is not None
+            pose = self.tree.files(domain, folder).get((int(match["point"]), int(match["view"])))
+            if pose is None:
+                raise DataError(f"{sample.files['image']}: no {folder} JSON for this view, so no field of view")
+            info = formats.read_point_info(pose)
+            if "field_of_view_rads" not in info:
+                raise DataError(f"{pose}: JSON lacks 'field_of_view_rads'; re-extract it")
+            h, w = image_size_of(sample.files["image"])
+            _, sx = resize_scale((h, w), self.image_size, self.keep_aspect)
+            out.append((w / 2) / np.tan(float(info["field_of_view_rads"]) / 2) * sx)
+        return np.asarray(out)
 
     # ---- split ------------------------------------------------------------------------------------
     def make_split(self) -> Split:
