@@ -166,9 +166,10 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
                      "a method failed on them (see Failures): pairs stay complete.")
     if design.excluded_methods:
         notes.append(f"methods {', '.join(design.excluded_methods)} failed on every seed and have no results.")
-    if any(not r.paired for r in speed):
-        notes.append("some speed ratios come from per-cell timings (no interleaved speed section): "
-                     "they carry machine drift and are not paired.")
+    unpaired = sorted({r.baseline for r in speed if not r.paired})
+    if unpaired:
+        notes.append(f"speed ratios against {', '.join(unpaired)} come from per-cell timings (those methods are "
+                     "not in the spec's interleaved speed section): they carry machine drift and are not paired.")
     return Analysis(run=run, design=design, comparisons=comp, metrics={n: infos[n] for n in names},
                     primary=primary, means=means, method_means=method_means, effects=effects,
                     secondary=secondary, speed=speed, phase_times=phase_times(run.timings, gen),

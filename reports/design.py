@@ -59,9 +59,15 @@ def check_design(run: RunData) -> Design:
     done_keys = set(zip(done["method"], done["seed"].astype(int), strict=True))
     vals = values[[(m, int(s)) in done_keys for m, s in zip(values["method"], values["seed"], strict=True)]]
     tasks = spec_tasks(run.spec) or sorted(vals["task"].unique())
+    declared = run.manifest.get("test_domains") if isinstance(run.manifest.get("test_domains"), dict) else {}
     for task in tasks:
         if not (vals["task"] == task).any() and done_keys:
             missing.append({"task": task, "what": "no values for this task in any cell"})
+            continue
+        seen = set(vals.loc[vals["task"] == task, "domain"])
+        for domain in declared.get(task, []) if done_keys else []:  # the runner's list of held-out domains
+            if domain not in seen:
+                missing.append({"task": task, "domain": domain, "what": "held-out domain with no values"})
 
     # The grid each done cell must cover: the union over all done cells, per task.
     grid = vals[["task", "domain", "episode", "metric"]].drop_duplicates()
@@ -78,8 +84,8 @@ def check_design(run: RunData) -> Design:
                             "what": f"{len(grp)} episode value(s) missing"})
     if missing:
         raise DesignError(f"the run is not a balanced design: {len(missing)} missing cell(s): "
-                          f"{_format_missing(missing)}. Re-run the missing cells (mtml-bench run resumes a run "
-                          "folder) before reporting.", missing)
+                          f"{_format_missing(missing)}. Finish the run first (mtml-bench run --resume {run.run_dir}) "
+                          "or report a complete run.", missing)
 
     bad = vals[~np.isfinite(vals["value"].to_numpy(dtype=float))]
     if len(bad):

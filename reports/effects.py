@@ -11,7 +11,7 @@ can never reach a two-sided p < 0.05.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -45,7 +45,6 @@ class Effect:
     wins: int = 0  # domains whose seed-mean effect exceeds +margin
     ties: int = 0
     losses: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def noninferior(self) -> bool:

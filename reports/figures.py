@@ -23,11 +23,14 @@ from reports.analysis import Analysis  # noqa: E402
 
 DPI = 110
 MAX_FOREST_ROWS = 60
-COLORS = plt.get_cmap("tab10")
+MAX_BANDS = 4  # above this many methods the seed bands hide each other
 
 
 def _color(a: Analysis, method: str) -> tuple[float, ...]:
-    return COLORS(a.design.methods.index(method) % 10)
+    """One distinct colour per method (tab10, or tab20 beyond ten methods)."""
+    n = len(a.design.methods)
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    return cmap(a.design.methods.index(method) % cmap.N)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -95,7 +98,9 @@ def pareto(a: Analysis, task: str, path: Path) -> Path:
     """Primary metric (with CI) against median time per meta-training step and per adaptation."""
     info = a.primary[task]
     pt = a.phase_times
-    source = "speed" if (pt["source"] == "speed").any() else "cell"
+    # the timing source that covers the most methods (the speed section may hold only a few); ties: speed
+    coverage = {src: pt.loc[pt["source"] == src, "method"].nunique() for src in ("speed", "cell")}
+    source = max(("speed", "cell"), key=lambda src: coverage[src])
     panels = [p for p in ("meta_train_step", "adapt") if ((pt["phase"] == p) & (pt["source"] == source)).any()]
     fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(5.6 * max(len(panels), 1), 4.4), squeeze=False,
                              layout="constrained")
@@ -110,18 +115,20 @@ def pareto(a: Analysis, task: str, path: Path) -> Path:
             ax.errorbar(r.median_s, mc.mean, xerr=[[r.median_s - r.ci_lo], [r.ci_hi - r.median_s]],
                         yerr=[[mc.mean - mc.ci[0]], [mc.ci[1] - mc.mean]], fmt="o", ms=7, capsize=3,
                         color=_color(a, m), label=m)
-            ax.annotate(m, (r.median_s, mc.mean), xytext=(6, 4), textcoords="offset points", fontsize=8)
+            if len(a.design.methods) <= 5:  # beyond that, labels collide; the legend names the colours
+                ax.annotate(m, (r.median_s, mc.mean), xytext=(6, 4), textcoords="offset points", fontsize=8)
             pts.append((r.median_s, float(info.oriented(mc.mean)), mc.mean))
         front = _pareto_front(pts)
         if len(front) > 1:
             ax.plot([p[0] for p in front], [p[2] for p in front], "--", color="0.5", lw=1, label="Pareto front")
         ax.set_xlim(left=0)
-        ax.set_xlabel(f"median seconds per {phase} (left is faster)")
+        ax.set_xlabel(f"median seconds per {phase} ({source} timings; left is faster)")
         if info.direction == "lower":
             ax.invert_yaxis()  # up is better in every panel
         ax.set_ylabel(f"{info.name} ({'higher is better' if info.direction == 'higher' else 'lower is better, axis inverted'})")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
+    if panels:
+        fig.legend(*axes[0][0].get_legend_handles_labels(), fontsize=8, loc="outside right center")
     fig.suptitle(f"{task}: quality against time (95% CIs; dashed = Pareto front, up and left is better)", fontsize=10)
     return _save(fig, path)
 
@@ -138,7 +145,7 @@ def _pareto_front(points: list[tuple[float, float, float]]) -> list[tuple[float,
 def speed_ratios(a: Analysis, path: Path) -> Path:
     """Every paired speed ratio with its CI on a log axis, the paper's claim as a dashed line."""
     rs = a.speed
-    fig, ax = plt.subplots(figsize=(7.5, 1.4 + 0.38 * max(len(rs), 1)))
+    fig, ax = plt.subplots(figsize=(7.5, 1.8 + 0.38 * max(len(rs), 1)), layout="constrained")
     y = np.arange(len(rs))[::-1]
     for yi, r in zip(y, rs, strict=True):
         ax.errorbar(r.ratio, yi, xerr=[[r.ratio - r.ci[0]], [r.ci[1] - r.ratio]], fmt="o" if r.paired else "s",
@@ -162,7 +169,7 @@ def speed_ratios(a: Analysis, path: Path) -> Path:
     ax.set_xlabel("speed ratio = baseline time / method time (log scale; >1 = method faster)")
     ax.set_title("Paired speed ratios, geometric mean with 95% CI (blocks, then pairs, resampled)", fontsize=10)
     ax.grid(axis="x", alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14 - 0.6 / (1 + len(rs))), ncol=2)
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="outside lower center", ncol=2)
     return _save(fig, path)
 
 
@@ -217,16 +224,20 @@ def training_curves(a: Analysis, path: Path) -> Path:
             continue
         by_step = c.groupby("step").agg(loss=("loss", "mean"), lo=("loss", "min"), hi=("loss", "max"),
                                         elapsed=("elapsed", "mean"))
+        width = 2.4 if m == a.comparisons.reference else 1.2
         for ax, x in zip(axes, (by_step.index.to_numpy(), by_step["elapsed"].to_numpy()), strict=True):
-            ax.plot(x, by_step["loss"], color=_color(a, m), label=m, lw=1.5)
-            ax.fill_between(x, by_step["lo"], by_step["hi"], color=_color(a, m), alpha=0.18, lw=0)
+            ax.plot(x, by_step["loss"], color=_color(a, m), label=m, lw=width)
+            if len(a.design.methods) <= MAX_BANDS:
+                ax.fill_between(x, by_step["lo"], by_step["hi"], color=_color(a, m), alpha=0.18, lw=0)
     axes[0].set_xlabel("meta-training step")
     axes[1].set_xlabel("meta-training seconds (method phases only)")
     for ax in axes:
         ax.set_ylabel("outer (query) loss")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"Meta-training curves: mean over {len(a.design.seeds)} seeds, band = min-max", fontsize=10)
+    band = ", band = min-max over seeds" if len(a.design.methods) <= MAX_BANDS else ""
+    fig.suptitle(f"Meta-training curves: mean over {len(a.design.seeds)} seeds{band}; "
+                 f"thick line = {a.comparisons.reference}", fontsize=10)
     return _save(fig, path)
 
 

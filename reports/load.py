@@ -32,7 +32,8 @@ class RunData:
     timings: pd.DataFrame  # source, method, seed, phase, block, pair, idx, seconds, warmup
     costs: pd.DataFrame  # method, phase, flops, peak_bytes
     curves: pd.DataFrame  # method, seed, step, elapsed, loss, task_losses
-    extra: dict[str, Any] = field(default_factory=dict)
+    speed_blocks: pd.DataFrame = field(  # block, status, reason: the interleaved speed section's processes
+        default_factory=lambda: pd.DataFrame(columns=["block", "status", "reason"]))
 
     @property
     def run_dir(self) -> Path:
@@ -46,6 +47,12 @@ class RunData:
     @property
     def failures(self) -> pd.DataFrame:
         return self.cells[self.cells["status"] == "failed"][["method", "seed", "reason"]].reset_index(drop=True)
+
+    @property
+    def speed_failures(self) -> list[dict[str, Any]]:
+        """Speed-section blocks that failed: their pairs are missing, so speed CIs rest on fewer blocks."""
+        failed = self.speed_blocks[self.speed_blocks["status"] != "done"]
+        return [{"block": int(r.block), "reason": r.reason} for r in failed.itertuples()]
 
 
 def _store_name_from_runner() -> tuple[str, ...]:
@@ -99,6 +106,8 @@ def load_run(run: Path | str) -> RunData:
                                "It was not written by mtml-bench (bench/schema.sql); re-run the benchmark.")
         manifest = {k: _decode(v) for k, v in con.execute("SELECT key, value FROM manifest")}
         frames = {t: pd.read_sql_query(f"SELECT * FROM {t}", con) for t in TABLES[1:]}  # noqa: S608 - fixed names
+        blocks = (pd.read_sql_query("SELECT * FROM speed_blocks", con) if "speed_blocks" in present
+                  else pd.DataFrame(columns=["block", "status", "reason"]))
     except sqlite3.DatabaseError as exc:
         raise HarnessError(f"cannot read the store {store}: {exc}. The file is damaged; re-run the benchmark.") from exc
     finally:
@@ -109,4 +118,4 @@ def load_run(run: Path | str) -> RunData:
     timings["seconds"] = timings["seconds"].astype(float)
     timings["warmup"] = timings["warmup"].astype(bool)
     return RunData(path=store, manifest=manifest, cells=frames["cells"], values=values, timings=timings,
-                   costs=frames["phase_costs"], curves=frames["training_curve"])
+                   costs=frames["phase_costs"], curves=frames["training_curve"], speed_blocks=blocks)

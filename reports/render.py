@@ -84,6 +84,12 @@ def _meta(a: Analysis) -> list[tuple[str, str]]:
             ("environment", env_text)]
 
 
+def _failures(a: Analysis) -> list[str]:
+    cells = [f"{f['method']} seed {f['seed']}: {f['reason']}" for f in a.design.failures]
+    blocks = [f"speed block {f['block']}: {f['reason']}" for f in a.run.speed_failures]
+    return cells + blocks
+
+
 def write_report(a: Analysis, out: Path) -> Path:
     """Write everything into ``out``; returns the path of index.html."""
     out.mkdir(parents=True, exist_ok=True)
@@ -97,8 +103,9 @@ def write_report(a: Analysis, out: Path) -> Path:
     md = [f"# {title}", ""]
     md += [f"- **{k}**: {v}" for k, v in _meta(a)]
     md += [""] + [f"> note: {n}" for n in a.notes]
-    if a.design.failures:
-        md += ["", "## Failures", ""] + [f"- {f['method']} seed {f['seed']}: {f['reason']}" for f in a.design.failures]
+    failures = _failures(a)
+    if failures:
+        md += ["", "## Failures", ""] + [f"- {line}" for line in failures]
     for s in sections:
         md += ["", f"## {s['heading']}", ""]
         for item in s["items"]:
@@ -108,7 +115,7 @@ def write_report(a: Analysis, out: Path) -> Path:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     html = env.get_template("report.html.j2").render(title=title, meta=_meta(a), notes=a.notes,
-                                                     failures=a.design.failures, sections=sections,
+                                                     failures=failures, sections=sections,
                                                      store=a.run.path.name)
     index = out / "index.html"
     index.write_text(html, encoding="utf-8")

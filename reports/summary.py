@@ -78,7 +78,8 @@ def build_summary(a: Analysis) -> dict[str, Any]:
         "speed": speed,
         "flops": a.flops,
         "rankings": rankings,
-        "failures": a.design.failures,
+        "failures": [{"kind": "cell", **f} for f in a.design.failures]
+        + [{"kind": "speed_block", **f} for f in run.speed_failures],
         "notes": a.notes,
     }
     return _clean(summary)

@@ -86,6 +86,7 @@ class SyntheticConfig:
     curve_steps: int = 20
     failed: Sequence[tuple[str, int, str]] = ()  # (method, seed, reason): recorded as failed cells
     missing: Sequence[tuple[str, int]] = ()  # (method, seed): cells left out entirely
+    failed_blocks: Sequence[tuple[int, str]] = ()  # (block, reason): speed-section blocks that failed
     inf_values: Sequence[tuple[str, int]] = ()  # (method, seed): one value written as +inf (a broken metric)
     seed: int = 0  # training randomness: (method, seed) effects, episode noise, timings
     world_seed: int | None = None  # the domains and episodes themselves (defaults to ``seed``)
@@ -161,6 +162,8 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
     for phase, base in PHASE_SECONDS.items():
         if cfg.speed_section:
             for b in range(cfg.blocks):
+                if b in dict(cfg.failed_blocks):
+                    continue
                 drift = math.exp(g.normal(0, 0.2))  # a fresh process on a busy machine: common to all methods
                 for p in range(cfg.warmup + cfg.pairs):
                     order = list(g.permutation(methods))  # randomised order within each round
@@ -202,8 +205,12 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
         "parameter_counts": {m: 100_000 + 1000 * i for i, m in enumerate(methods)},
         "metrics": {m.name: m.to_json() for t in cfg.tasks for m in _task_metrics(cfg, t)},
     }
+    blocks = pd.DataFrame([{"block": b, "status": "failed" if b in dict(cfg.failed_blocks) else "done",
+                            "reason": dict(cfg.failed_blocks).get(b), "finished_at": "2026-01-01T00:00:00Z"}
+                           for b in range(cfg.blocks)] if cfg.speed_section else [],
+                          columns=["block", "status", "reason", "finished_at"])
     return RunData(path=Path(path), manifest=manifest, cells=cells, values=values, timings=timings, costs=costs,
-                   curves=curves)
+                   curves=curves, speed_blocks=blocks)
 
 
 def write_store(run: RunData, path: Path | str) -> Path:
@@ -217,9 +224,11 @@ def write_store(run: RunData, path: Path | str) -> Path:
         con.executescript(SCHEMA_SQL.read_text())
         con.executemany("INSERT INTO manifest(key, value) VALUES (?, ?)",
                         [(k, json.dumps(v)) for k, v in run.manifest.items()])
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         for table, frame in (("cells", run.cells), ("metric_values", run.values), ("timing_samples", run.timings),
-                             ("phase_costs", run.costs), ("training_curve", run.curves)):
-            if frame.empty:
+                             ("phase_costs", run.costs), ("training_curve", run.curves),
+                             ("speed_blocks", run.speed_blocks)):
+            if frame.empty or table not in tables:  # speed_blocks: only in schemas that have it
                 continue
             cols = list(frame.columns)
             records = [tuple(_plain(v) for v in r) for r in frame.itertuples(index=False, name=None)]

@@ -17,7 +17,8 @@ from reports.summary import build_summary
 from reports.synthetic import SyntheticConfig, make_run, write_run, write_store
 
 CFG = SyntheticConfig(methods=("afr", "maml", "fomaml"), domains=5, seeds=3, episodes=3, secondary=True,
-                      failed=[("fomaml", 2, "diverged: NaN outer loss at step 40")], seed=5)
+                      failed=[("fomaml", 2, "diverged: NaN outer loss at step 40")],
+                      failed_blocks=[(1, "worker died")], seed=5)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,10 @@ def test_summary_json_follows_the_contract(report: Path):
     assert entry["ratio"] == pytest.approx(1.8, rel=0.05)  # baseline time / method time: above 1 = faster
     assert {(c["task"], c["metric"]) for c in s["secondary"]} == {("depth", "rmse"), ("normals", "normals_within_30")}
     assert all("p_bh" in c for c in s["secondary"])
-    assert s["failures"] == [{"method": "fomaml", "seed": 2, "reason": "diverged: NaN outer loss at step 40"}]
+    assert {"kind": "cell", "method": "fomaml", "seed": 2, "reason": "diverged: NaN outer loss at step 40"} \
+        in s["failures"]
+    assert {"kind": "speed_block", "block": 1, "reason": "worker died"} in s["failures"]
+    assert entry["n_blocks"] == CFG.blocks - 1
     assert s["design"]["excluded_seeds"] == [2]
 
 
@@ -83,7 +87,7 @@ def test_markdown_shows_the_main_table_and_the_failure(report: Path):
     afr_row = next(line for line in md.splitlines() if line.startswith("| afr (reference) |"))
     afr_cls = next(m for m in s["means"] if m["method"] == "afr" and m["task"] == "classification")
     assert f"{afr_cls['mean']:.4f}" in afr_row  # the table shows the numbers summary.json holds
-    assert "fomaml seed 2: diverged" in md
+    assert "fomaml seed 2: diverged" in md and "speed block 1: worker died" in md
     assert re.search(r"!\[.*\]\(figures/forest_depth\.png\)", md)
 
 

@@ -207,3 +207,11 @@ def test_analysis_declared_family_and_verdicts():
     flops = {(f["baseline"], f["phase"]): f["flop_ratio"] for f in a.flops}
     assert flops[("maml", "meta_train_step")] == pytest.approx(2.0)
     assert a.rankings["all tasks"].mean_ranks.index[0] == "afr"
+
+
+def test_design_check_knows_the_declared_held_out_domains():
+    run = make_run(SyntheticConfig(methods=("afr", "maml"), tasks=("depth",), domains=3, seeds=2))
+    run.manifest["test_domains"] = {"depth": ["dep-d00", "dep-d01", "dep-d02", "dep-d03"]}
+    with pytest.raises(DesignError) as err:
+        check_design(run)
+    assert err.value.missing == [{"task": "depth", "domain": "dep-d03", "what": "held-out domain with no values"}]
