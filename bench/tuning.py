@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,8 +148,8 @@ class TuningResult:
 
     def toml(self, spec_label: str = "") -> str:
         """The ``[methods.<name>]`` snippet to paste into the spec."""
-        lines = [f'[methods."{self.method}"]' if not self.method.replace("_", "").isalnum()
-                 else f"[methods.{self.method}]"]
+        bare = re.fullmatch(r"[A-Za-z0-9_-]+", self.method) is not None  # TOML bare key, as the specs write them
+        lines = [f"[methods.{self.method}]" if bare else f"[methods.{_toml_string(self.method)}]"]
         lines += [f"{name} = {value!r}" for name, value in sorted(self.best.values.items())]
         lines.append(f"tuned = {_toml_string(self.provenance(spec_label))}")
         return "\n".join(lines) + "\n"
