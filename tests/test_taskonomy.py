@@ -524,3 +524,27 @@ def test_preview_command_on_the_real_layouts(tmp_path, layout):
     assert main(["preview", "taskonomy", "--root", str(tmp_path / "t"), "--out", str(out),
                  "-o", "cache_dir=off", "-o", "image_size=16"]) == 0
     assert Image.open(out).format == "PNG"
+
+
+def test_classification_episodes_use_held_out_classes(tmp_path):
+    """Scene pseudo-labels become global ids; a meta-test episode draws only meta-test classes."""
+    from fixtures.taskonomy_writer import soft_distribution
+
+    truth = write_taskonomy(tmp_path / "t", buildings=("a", "b", "c"), points=4, views=2, size=8,
+                            folders=("rgb", "class_scene"))
+    s = suite(tmp_path / "t", tmp_path, image_size=8)
+    split = s.split()
+    held_out = split.classes["meta_test"][:2]
+    rng = np.random.default_rng(0)
+    for n, (building, point, view) in enumerate(sorted(truth)):
+        path = path_for(tmp_path / "t", "A", building, "class_scene", point, view, "class_places", "npy")
+        np.save(path, soft_distribution(rng, 365, SCENE_INDICES, held_out[n % 2]))
+    s = suite(tmp_path / "t", tmp_path, image_size=8)
+    test_building = split.domains["classification"]["meta_test"][0]
+    assert sorted(set(s.load("classification", test_building).targets.tolist())) == sorted(held_out)
+    sampler = EpisodeSampler(s, split, EpisodeShape(shots=1, queries=2, ways=2), tasks=("classification",))
+    episode = sampler.episode("test", "classification", test_building, 0, 0)
+    assert episode.ways == 2 and sorted(episode.query.targets.tolist()) == [0, 0, 1, 1]
+    train_building = split.domains["classification"]["meta_train"][0]
+    with pytest.raises(DataError, match="has 0 classes with at least 3 images"):
+        sampler.episode("train", "classification", train_building, 0, 0)  # its labels are held-out classes
