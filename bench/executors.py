@@ -227,7 +227,7 @@ class ProcessExecutor(Executor):
     def close(self) -> None:
         for pool in self.pools:
             # stop running cells now (Ctrl-C): their results would be discarded anyway
-            for process in list(getattr(pool, "_processes", {}).values()):
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
                 with contextlib.suppress(Exception):
                     process.terminate()
             pool.shutdown(wait=True, cancel_futures=True)
