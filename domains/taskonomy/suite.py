@@ -14,6 +14,12 @@ Splits (option ``split``):
 - a ``.csv`` path in the official format, or a ``.json`` split manifest.
 Classification classes are split 60/20/20 by a seeded permutation of the
 subset's global ids (``class_seed``), so meta-test classes are never seen.
+
+Options beyond those of ``RealSuite``: ``layout`` (auto, A, B, C);
+``classification`` (``scene``: 63 Places classes from ``class_scene``, or
+``object``: 100 ImageNet classes from ``class_object``); ``missing_buildings``
+(error, drop); ``exclude_omnidata_forbidden`` (drop the 7 buildings omnidata
+leaves out); ``class_seed``.
 """
 
 from __future__ import annotations
