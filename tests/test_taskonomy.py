@@ -548,3 +548,15 @@ def test_classification_episodes_use_held_out_classes(tmp_path):
     train_building = split.domains["classification"]["meta_train"][0]
     with pytest.raises(DataError, match="has 0 classes with at least 3 images"):
         sampler.episode("train", "classification", train_building, 0, 0)  # its labels are held-out classes
+
+
+def test_omnidata_forbidden_buildings_can_be_excluded(tmp_path):
+    write_taskonomy(tmp_path / "t", buildings=("hanson", "merom", "woodbine", "wiconisco", "ihlen"), points=1,
+                    views=1, size=4, folders=("rgb", "depth_zbuffer"))
+    for split in ("auto", "tiny"):
+        options = {"missing_buildings": "drop"} if split == "tiny" else {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parts = suite(tmp_path / "t", tmp_path, split=split, exclude_omnidata_forbidden=True,
+                          **options).split().domains["depth"]
+        assert sorted(sum(parts.values(), [])) == ["hanson", "ihlen", "merom", "wiconisco"]

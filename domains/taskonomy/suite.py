@@ -180,6 +180,9 @@ class TaskonomySuite(RealSuite):
         params: dict[str, Any] = {"split": str(option), "classification": self.space.kind,
                                   "class_seed": self.class_seed}
         if option == "auto":
+            if self.exclude_forbidden:
+                on_disk = [b for b in on_disk if b not in OMNIDATA_FORBIDDEN]
+                params["excluded_omnidata_forbidden"] = True
             parts = hash_partition(on_disk, salt="taskonomy-auto")
         else:
             if option in OFFICIAL:
