@@ -119,6 +119,21 @@ def who() -> str:
         return "unknown"
 
 
+def dumps(doc: dict[str, Any]) -> str:
+    """JSON with one record per line in the long lists, so that a baseline update reads well in a diff."""
+    lines = ["{"]
+    items = list(doc.items())
+    for i, (key, value) in enumerate(items):
+        comma = "," if i < len(items) - 1 else ""
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            body = ",\n".join("  " + json.dumps(v, sort_keys=True) for v in value)
+            lines.append(f"{json.dumps(key)}: [\n{body}\n]{comma}")
+        else:
+            lines.append(f"{json.dumps(key)}: {json.dumps(value, sort_keys=True)}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
 def write_baseline(new: dict[str, Any], path: Path, reason: str) -> dict[str, Any]:
     """Write ``new`` over ``path``, carrying the old history forward plus one entry for this update."""
     history: list[dict[str, Any]] = []
@@ -136,6 +151,6 @@ def write_baseline(new: dict[str, Any], path: Path, reason: str) -> dict[str, An
     new["history"] = history
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(new, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.write_text(dumps(new), encoding="utf-8")
     tmp.replace(path)
     return new

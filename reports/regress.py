@@ -285,8 +285,10 @@ def _decide(gate: Gate, alpha: float, m: int) -> None:
             gate.status, gate.detail = INCONCLUSIVE, base + "; the interval straddles -ROPE"
     elif kind == "speed":
         _, boots, tol, spread, text = gate._decide
-        lo, hi = bootstrap.lower_bound(boots, a_adj), bootstrap.upper_bound(boots, a_adj)
-        gate.ci = (math.exp(lo), math.exp(hi))
+        # as for quality: pass-side bounds at alpha, the regression bound at alpha/m
+        lo, hi_pass = bootstrap.lower_bound(boots, alpha), bootstrap.upper_bound(boots, alpha)
+        hi = bootstrap.upper_bound(boots, a_adj)
+        gate.ci = (math.exp(lo), math.exp(hi_pass))
         slower, faster = math.log(1 - tol), math.log(1 + tol)
         base = f"{text}; change x{gate.estimate:.3f} [{gate.ci[0]:.3f}, {gate.ci[1]:.3f}], tolerance {tol:.0%}"
         if lo > faster:
