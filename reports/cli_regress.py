@@ -17,7 +17,7 @@ from pathlib import Path
 
 from reports.baseline import DEFAULT_BASELINE
 from reports.errors import EXIT_HARNESS, EXIT_OK, EXIT_USER, DesignError, ReportError
-from reports.regress import GATE_ALPHA, INCONCLUSIVE, REGRESSED, TIME_TOLERANCE
+from reports.regress import GATE_ALPHA, INCONCLUSIVE, REGRESSED, TIME_TOLERANCE, GateReport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,10 +93,10 @@ def _run(args: argparse.Namespace) -> int:
     return code
 
 
-def _print(report: object, title: str) -> None:
-    gates = report.gates  # type: ignore[attr-defined]
+def _print(report: GateReport, title: str) -> None:
+    gates = report.gates
     print(f"{len(gates)} gates {title}:")
-    for note in report.notes:  # type: ignore[attr-defined]
+    for note in report.notes:
         print(f"  note: {note}")
     width = max(len(g.id) for g in gates) if gates else 10
     for g in gates:
