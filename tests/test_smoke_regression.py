@@ -29,7 +29,7 @@ UPDATE_HINT = ("mtml-bench run smoke --out runs/smoke --overwrite && "
                f"mtml-bench regress runs/smoke --baseline {BASELINE.relative_to(ROOT)} --update-baseline "
                "--reason \"initial\"")
 
-pytestmark = [pytest.mark.regression, pytest.mark.slow, pytest.mark.xdist_group("smoke")]
+pytestmark = [pytest.mark.regression, pytest.mark.slow]
 
 
 def _gates() -> list[str]:
