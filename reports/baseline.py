@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import hashlib
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -23,7 +24,15 @@ from reports.metricinfo import MetricInfo
 from reports.speed import clean
 
 SCHEMA = "mtml-bench/1"
-DEFAULT_BASELINE = Path("bench") / "baselines" / "smoke.json"
+def _default_baseline() -> Path:
+    """The smoke baseline shipped beside the bench package (the repo file in an editable install)."""
+    spec = importlib.util.find_spec("bench")
+    if spec is not None and spec.origin:
+        return Path(spec.origin).resolve().parent / "baselines" / "smoke.json"
+    return Path("bench") / "baselines" / "smoke.json"
+
+
+DEFAULT_BASELINE = _default_baseline()
 VOLATILE_ENV_KEYS = {"hostname", "host", "pid", "created", "started", "finished", "git", "user"}
 
 
