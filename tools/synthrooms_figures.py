@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from domains.catalog import SUITES
 from domains.synthrooms.archetypes import N_CLASSES
@@ -77,7 +78,7 @@ def learnability(suite, held_per_class: int = 4, epochs: int = 15, seed: int = 0
     model = _cnn(len(classes))
     opt = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=epochs * ((len(x_tr) + 127) // 128))
-    for _epoch in range(epochs):
+    for _epoch in tqdm(range(epochs), desc="learnability: CNN epochs", file=sys.stderr, leave=False):
         model.train()
         order = torch.randperm(len(x_tr))
         for k in range(0, len(order), 128):
@@ -124,12 +125,13 @@ def main() -> int:
           f"with {args.workers} workers: {took:.1f} s ({missing:,} images were missing from the cache)")
     fresh = SUITES["synthrooms"](profile=args.profile, cache_dir=cache, workers=args.workers)
     split = fresh.split()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for task in split.tasks():
         for part in split.domains[task].values():
             for domain in part:
                 fresh.load(task, domain)
-    print(f"cache load of every (task, domain): {time.perf_counter() - start:.2f} s; "
+    print(f"cache load of every (task, domain): {time.perf_counter() - start:.2f} s wall, "
+          f"{time.process_time() - cpu:.2f} s CPU; "
           f"tensors in memory: {fresh.memory_bytes() / 2**20:.0f} MiB; cache on disk: "
           f"{sum(p.stat().st_size for p in cache.rglob('*.npz')) / 2**20:.0f} MiB")
     if not args.skip_cnn:
