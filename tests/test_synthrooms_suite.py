@@ -150,3 +150,17 @@ def test_geometric_views_show_only_classes_of_their_part(tiny) -> None:
         for env in split.domains["depth"][part]:
             labels = tiny.rendered(env).labels
             assert set(labels.tolist()) <= set(split.classes[part])
+
+
+def _generate_in_daemon(cache_dir: str) -> int:
+    suite = SUITES["synthrooms"](profile="tiny", cache_dir=cache_dir, workers=2, progress=False, n_envs=3,
+                                 images_per_env=2, images_per_class=1)
+    return len(suite.load("depth", "env000"))
+
+
+def test_generation_inside_a_daemonic_worker(tmp_path) -> None:
+    """Inside a multiprocessing.Pool worker (daemonic), generation falls back to rendering inline."""
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(1) as pool:
+        assert pool.apply(_generate_in_daemon, (str(tmp_path),)) == 2

@@ -97,6 +97,8 @@ def generate(jobs: list[Job], cache_dir: Path, workers: int = 1, progress: bool 
                leave=False, dynamic_ncols=True)
     ordered = sorted(jobs, key=lambda j: -j.n_images)  # longest first: better balance
     args = [(j, str(cache_dir)) for j in ordered]
+    if mp.current_process().daemon:  # a daemonic pool worker may not start processes: render inline
+        workers = 1
     try:
         if workers <= 1 or len(jobs) == 1:
             for a in args:
