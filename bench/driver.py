@@ -185,7 +185,14 @@ def resume(run_dir: Path, spec_given: Spec | None, runtime_overrides: dict[str, 
         store.close()
         raise UserError(f"{run_dir} was run on device '{stored.runtime.device}'; resuming on "
                         f"'{runtime_overrides['device']}' would mix devices. Drop --device.")
-    spec = stored.with_overrides(**{k: v for k, v in runtime_overrides.items() if k != "device"})
+    # thread counts change floating-point reduction orders: the rest of the run keeps the stored count
+    threads = (manifest.get("runtime") or {}).get("threads_per_worker")
+    if runtime_overrides.get("threads") not in (None, threads):
+        store.close()
+        raise UserError(f"{run_dir} ran with {threads} thread(s) per worker; resuming with "
+                        f"{runtime_overrides['threads']} could change results. Drop --threads.")
+    changes = {k: v for k, v in runtime_overrides.items() if k not in ("device", "threads")}
+    spec = stored.with_overrides(**changes, threads=threads)
     prepared = prepare(spec, expect_split=manifest["split_hash"])
     return execute(prepared, store, run_dir, progress)
 
