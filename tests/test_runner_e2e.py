@@ -237,6 +237,8 @@ def check_resume_with_another_spec(process_run: tuple[Path, Path, str], tmp_path
     assert "holds a run of spec 'micro'" in error_line(capsys)
     assert main(["run", "--resume", str(out), "--device", "cuda"]) == 2
     assert "would mix devices" in error_line(capsys)
+    assert main(["run", "--resume", str(out), "--threads", "2"]) == 2
+    assert "ran with 1 thread(s) per worker" in error_line(capsys)
     assert digest(out / STORE_NAME) == before
 
 
