@@ -152,9 +152,11 @@ def _closing(o: Outcome) -> None:
     for method, seed, reason in o.failed:
         what = f"speed block {seed}" if method == "speed" else f"cell {method} seed {seed}"
         print(f"warning: {what} failed: {reason}", file=sys.stderr)
-    print(f"ran {o.ran} of {o.cells} cells in {o.wall_seconds:.1f} s ({o.workers} worker(s)); "
-          f"time outside method phases: {100 * o.cell_overhead:.1f}% of cell time, "
-          f"{100 * o.total_overhead:.1f}% of worker capacity", file=sys.stderr)
+    line = f"ran {o.ran} of {o.cells} cells in {o.wall_seconds:.1f} s ({o.workers} worker(s))"
+    if o.ran:
+        line += (f"; time outside method phases: {100 * o.cell_overhead:.1f}% of cell time, "
+                 f"{100 * o.total_overhead:.1f}% of worker capacity")
+    print(line, file=sys.stderr)
     print(f"run folder: {o.run_dir}")
     print(f"report: mtml-bench report {o.run_dir}")
 
