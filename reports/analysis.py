@@ -166,6 +166,8 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
                      "a method failed on them (see Failures): pairs stay complete.")
     if design.excluded_methods:
         notes.append(f"methods {', '.join(design.excluded_methods)} failed on every seed and have no results.")
+    if run.timings.empty:
+        notes.append("the store holds no timing samples: no speed ratios, phase times or Pareto plots.")
     unpaired = sorted({r.baseline for r in speed if not r.paired})
     if unpaired:
         notes.append(f"speed ratios against {', '.join(unpaired)} come from per-cell timings (those methods are "

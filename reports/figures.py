@@ -246,8 +246,9 @@ def all_figures(a: Analysis, folder: Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for task in a.design.tasks:
         out[f"forest_{task}"] = forest(a, task, folder / f"forest_{task}.png")
-    for task in a.design.tasks:
-        out[f"pareto_{task}"] = pareto(a, task, folder / f"pareto_{task}.png")
+    if not a.phase_times.empty:
+        for task in a.design.tasks:
+            out[f"pareto_{task}"] = pareto(a, task, folder / f"pareto_{task}.png")
     if a.speed:
         out["speed_ratios"] = speed_ratios(a, folder / "speed_ratios.png")
     if len(a.design.methods) > 1:

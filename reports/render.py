@@ -45,8 +45,10 @@ def _figure_title(name: str) -> str:
 
 
 def _sections(a: Analysis, tabs: dict[str, tables.Table], figs: dict[str, Path], rel: Path) -> list[dict]:
-    def table(name: str) -> Item:
-        t = tabs[name]
+    def table(name: str) -> Item | None:
+        t = tabs.get(name)
+        if t is None or t.display.empty:  # e.g. no timing samples: say nothing rather than an empty grid
+            return None
         return Item("table", t.title, html=t.html(), markdown=t.markdown())
 
     def figure(name: str) -> Item:
@@ -68,6 +70,8 @@ def _sections(a: Analysis, tabs: dict[str, tables.Table], figs: dict[str, Path],
     ]
     if "secondary" in tabs:
         sections.append({"heading": "Appendix: secondary metrics (exploratory)", "items": [table("secondary")]})
+    for s in sections:
+        s["items"] = [item for item in s["items"] if item is not None]
     return [s for s in sections if s["items"]]
 
 
@@ -93,6 +97,8 @@ def _failures(a: Analysis) -> list[str]:
 def write_report(a: Analysis, out: Path) -> Path:
     """Write everything into ``out``; returns the path of index.html."""
     out.mkdir(parents=True, exist_ok=True)
+    for stale in [*(out / "figures").glob("*.png"), *(out / "tables").glob("*.csv"), *(out / "tables").glob("*.tex")]:
+        stale.unlink()  # a re-report must not leave figures or tables of an earlier one behind
     tabs = {t.name: t for t in tables.all_tables(a)}
     for t in tabs.values():
         t.write(out / "tables")

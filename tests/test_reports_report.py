@@ -130,3 +130,17 @@ def test_report_statistics_are_reproducible(tmp_path: Path):
     assert a == b
     c = build_summary(analyse(run, n_resamples=300, seed=1))
     assert c["comparisons"][0]["ci"] != a["comparisons"][0]["ci"]  # the bootstrap seed is what fixes them
+
+
+def test_a_run_without_timings_gets_a_report_without_empty_sections(tmp_path: Path):
+    run = make_run(SyntheticConfig(methods=("afr", "maml"), domains=3, seeds=2, episodes=2))
+    run.timings, run.costs, run.curves = run.timings.iloc[0:0], run.costs.iloc[0:0], run.curves.iloc[0:0]
+    write_store(run, tmp_path / "results.sqlite")
+    (tmp_path / "report" / "figures").mkdir(parents=True)
+    (tmp_path / "report" / "figures" / "pareto_depth.png").write_bytes(b"stale")  # from an earlier report
+    index = build_report(tmp_path, n_resamples=200)
+    md = (index.parent / "report.md").read_text()
+    assert "## Speed" not in md and "|  |" not in md
+    assert "no timing samples" in md
+    assert not (index.parent / "figures" / "pareto_depth.png").exists()
+    assert json.loads((index.parent / "summary.json").read_text())["speed"] == []
