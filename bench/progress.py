@@ -27,9 +27,9 @@ class Progress:
         key = (method, seed, stage)
         if key != self._stage:
             self._stage = key
-            self.phase.reset(total=max(total, 1))
             label = f"{method} seed {seed}" if method != "speed" else "speed section"
             self.phase.set_description_str(f"{label}: {stage}", refresh=False)
+            self.phase.reset(total=max(total, 1))
         self.phase.update(max(0, done - self.phase.n))
 
     def cell_done(self, failed: bool) -> None:
