@@ -159,7 +159,7 @@ def speed_ratios(a: Analysis, path: Path) -> Path:
     lo = min([r.ci[0] for r in rs] + [0.8]) / 1.15
     hi = max([r.ci[1] for r in rs] + [claim * 1.2]) * 1.25
     ax.set_xlim(lo, hi)
-    nice = [v for v in (0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 4, 6, 10, 20, 50, 100) if lo <= v <= hi]
+    nice = [v for v in (0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 10, 20, 50, 100) if lo <= v <= hi]
     ax.xaxis.set_major_locator(mticker.FixedLocator(nice))
     ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(mticker.NullFormatter())
