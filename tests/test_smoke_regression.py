@@ -69,7 +69,8 @@ def smoke_gates(tmp_path_factory: pytest.TempPathFactory) -> GateReport | str:
     if not text.startswith("exit 0"):
         return f"'mtml-bench run smoke' failed: {text[:3000]}"
     try:
-        return compare(load_run(run_dir), read_baseline(BASELINE))
+        # the session runs other tests beside the benchmark: absolute times would measure that load
+        return compare(load_run(run_dir), read_baseline(BASELINE), gate_absolute_times=False)
     except ReportError as exc:
         return f"exit {exc.exit_code}: {exc}"
 

@@ -47,6 +47,7 @@ def test_standard_profile_sizes() -> None:
         assert len(split.domains[task]["meta_val"]) >= 1
     assert sum(len(v) for v in split.classes.values()) >= 64 and N_CLASSES >= 64
     assert len(default_split(PROFILES["smoke"]).domains["depth"]["meta_test"]) >= 3
+    assert len(default_split(PROFILES["smoke"]).domains["classification"]["meta_test"]) >= 3
 
 
 def test_layouts_of_every_task(tiny) -> None:

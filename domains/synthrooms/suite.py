@@ -77,7 +77,7 @@ PROFILES: dict[str, SynthRoomsConfig] = {
                              class_envs=(1, 1, 1)),
     # CI smoke benchmark: 3 meta-test environments per task, ~2,000 images
     "smoke": SynthRoomsConfig(n_envs=12, images_per_env=20, images_per_class=15, class_split=(40, 12, 12),
-                              class_envs=(2, 1, 2)),
+                              class_envs=(2, 1, 3)),
     # the default benchmark: 64 environments (40 / 8 / 16), 64 classes (40 / 12 / 12), ~11,000 images
     "standard": SynthRoomsConfig(),
 }
