@@ -54,7 +54,9 @@ def test_shipped_specs_load_and_name_registered_entries(name: str) -> None:
     check_names(spec)  # every method and the suite are registered
     from methods.registry import METHODS
 
-    assert set(spec.method_names) == set(METHODS.names()), "shipped specs list every registered method"
+    # test plugins (tests/bench_plugin.py) may have registered test-only methods in this worker
+    shipped_methods = {name for name in METHODS.names() if METHODS.get(name).__module__.startswith("methods.")}
+    assert set(spec.method_names) == shipped_methods, "shipped specs list every registered method"
     assert len(spec.tasks) == 4
 
 
