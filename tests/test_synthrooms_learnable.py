@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from domains.synthrooms.generate import Job, render_job
+from domains.synthrooms.learnability import accuracy, train_classifier
 
 CLASSES = tuple(range(0, 64, 5))[:12]  # every 5th class: mixes archetypes and colours
 HELD = 4
@@ -41,21 +42,6 @@ def test_plain_cnn_reaches_90_percent_on_held_in_images() -> None:
 
     model = nn.Sequential(block(3, 16), block(16, 32), block(32, 32), block(32, 64), nn.Flatten(),
                           nn.Linear(64 * 4, len(CLASSES)))
-    epochs, batch = 25, 64
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=5e-3, total_steps=epochs * ((len(x_tr) + batch - 1) // batch))
-    for _ in range(epochs):
-        model.train()
-        order = torch.randperm(len(x_tr))
-        for k in range(0, len(order), batch):
-            b = order[k:k + batch]
-            xb = torch.where((torch.rand(len(b)) < .5)[:, None, None, None], x_tr[b].flip(-1), x_tr[b])
-            loss = nn.functional.cross_entropy(model(xb), y_tr[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    model.eval()
-    with torch.no_grad():
-        accuracy = float((model(x_te).argmax(1) == y_te).float().mean())
-    assert accuracy >= 0.9, f"held-in accuracy {accuracy:.1%} on {len(y_te)} images"
+    train_classifier(model, x_tr, y_tr, epochs=25, batch=64, lr=3e-3, max_lr=5e-3)
+    acc = accuracy(model, x_te, y_te)
+    assert acc >= 0.9, f"held-in accuracy {acc:.1%} on {len(y_te)} images"

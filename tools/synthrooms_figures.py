@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from domains.catalog import SUITES
 from domains.synthrooms.archetypes import N_CLASSES
 from domains.synthrooms.generate import Job, render_job
+from domains.synthrooms.learnability import accuracy, train_classifier
 
 
 def render_speed(seconds: float = 8.0, size: int = 64) -> dict[str, tuple[float, float]]:
@@ -76,26 +76,9 @@ def learnability(suite, held_per_class: int = 4, epochs: int = 15, seed: int = 0
     x_tr, x_te = torch.cat(xs_tr), torch.cat(xs_te)
     y_tr, y_te = torch.tensor(ys_tr), torch.tensor(ys_te)
     model = _cnn(len(classes))
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=epochs * ((len(x_tr) + 127) // 128))
-    for _epoch in tqdm(range(epochs), desc="learnability: CNN epochs", file=sys.stderr, leave=False):
-        model.train()
-        order = torch.randperm(len(x_tr))
-        for k in range(0, len(order), 128):
-            b = order[k:k + 128]
-            xb = x_tr[b]
-            flip = torch.rand(len(b)) < .5  # mirror images are the same classes
-            xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
-            loss = nn.functional.cross_entropy(model(xb), y_tr[b])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    model.eval()
-    with torch.no_grad():
-        acc_te = float((model(x_te).argmax(1) == y_te).float().mean())
-        acc_tr = float(torch.cat([model(x_tr[k:k + 512]).argmax(1) for k in range(0, len(x_tr), 512)]).eq(y_tr)
-                       .float().mean())
+    train_classifier(model, x_tr, y_tr, epochs=epochs, batch=128, lr=2e-3, max_lr=3e-3, weight_decay=1e-4,
+                     progress=True)
+    acc_te, acc_tr = accuracy(model, x_te, y_te), accuracy(model, x_tr, y_tr)
     return acc_te, acc_tr, len(x_tr), len(x_te)
 
 
