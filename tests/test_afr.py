@@ -73,9 +73,7 @@ def sampler() -> EpisodeSampler:
     return EpisodeSampler(suite, suite.split(), EpisodeShape(shots=2, queries=3, ways=WAYS))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def episode(sampler: EpisodeSampler, task: str, stream: str = "test", index: int = 0) -> Episode:

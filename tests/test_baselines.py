@@ -25,12 +25,7 @@ BASELINES = ("maml", "fomaml", "anil", "metasgd", "maml-higher", "multitask")
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _build(name: str, seed: int = 3, **overrides: object) -> Method:

@@ -27,12 +27,7 @@ from methods.network import MultiTaskNet
 STEPS, LR, TOL = 2, 0.05, 1e-5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _episode(task: str) -> Episode:

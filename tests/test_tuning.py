@@ -17,13 +17,7 @@ from domains.tasks import TASK_NAMES
 from methods.base import METHODS
 from methods.losses import task_loss
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _loss_scorer() -> Scorer:
