@@ -35,22 +35,22 @@ image, so one query batch cannot change its own weights).
 
 Where the weights act (``attention_placement``):
 
-- ``"side"`` (default): MTAN-style, beside the trunk. The backbone runs
-  unweighted and each stage's feature maps are multiplied by their weights on the
-  way to the head. The backbone's features are then a function of the images
-  only, so the inner loop computes them once per episode and only re-runs h and
-  the head: it never back-propagates through the backbone. This is the reading
-  under which "feature reuse" gives the speed the paper claims, and the dense
-  heads read all four stages, so every stage's weights matter to them
-  (classification and vanishing points read only the last stage; their
-  earlier-stage weights are produced but unused).
-- ``"inline"`` (the ``afr-inline`` variant): the weighted maps feed the next
-  stage (``Backbone(stage_weights=...)``), as the figure may also be read.
-  Every inner step then re-runs the backbone and back-propagates through its
-  activations (never computing its parameter gradients): slower, and measured
-  as such.
+- ``"inline"`` (default, the reference ``afr``): the faithful reading of the paper's
+  figure, one weight vector per backbone stage multiplying that stage's feature maps
+  *inside* the backbone (``Backbone(stage_weights=...)``), so every stage's weights
+  shape what the next stage computes and every task reads all four weight vectors.
+  Every inner step re-runs the backbone and back-propagates through its activations
+  (never computing its parameter gradients). This is the method the confirmatory
+  comparison tests (``docs/confirmatory-design.md``).
+- ``"side"`` (the ``afr-side`` variant, an ablation): MTAN-style, beside the trunk.
+  The backbone runs unweighted and each stage's maps are multiplied by their weights
+  on the way to the head, so the inner loop computes the features once per episode.
+  A channel scale right before the head's first linear layer only re-parameterises
+  that layer, and classification and vanishing points read only the last stage, so
+  three of their four weight vectors do nothing: a cheaper, weaker reading.
 
-Ablations, registered beside ``afr``: ``afr-noattn`` (no attention, adapt the
+Ablations, registered beside ``afr`` (each inherits the inline placement): ``afr-side``
+(side placement, above), ``afr-noattn`` (no attention, adapt the
 head only: ANIL with a multi-task stage 1), ``afr-adapt-all`` (the inner loop
 also adapts the backbone, so features cannot be reused), ``afr-static`` (h
 reads the task embedding only, no features).
@@ -87,7 +87,8 @@ class AFROptions:
     attention_hidden: hidden units of h. 64 keeps h far cheaper than one backbone stage.
     attention_activation: ``sigmoid2`` (2*sigmoid, weight 1 at h=0) so stage 2 starts from the
         stage-1 features; see ``methods.attention``.
-    attention_placement: ``side`` (the trunk is reused untouched; the fast path) or ``inline``.
+    attention_placement: ``inline`` (weights inside the backbone, the paper's figure; the reference)
+        or ``side`` (weights between trunk and head; the trunk is reused untouched: faster, weaker).
     first_order: drop the second-order terms of the meta-gradient. Off by default, like MAML;
         the inner loop only touches small modules, so the second-order cost is small.
     outer_backbone: the outer loop of stage 2 also trains the backbone (ANIL does). On by
@@ -98,7 +99,7 @@ class AFROptions:
     embedding_dim: int = 32
     attention_hidden: int = 64
     attention_activation: str = "sigmoid2"
-    attention_placement: str = "side"
+    attention_placement: str = "inline"
     first_order: bool = False
     outer_backbone: bool = True
     pretrain_classification: str = "prototype"
@@ -153,7 +154,7 @@ class AFRLearner(FunctionLearner):
         self.weights = weights  # per-stage attention weights used for every query image (None: no attention)
 
 
-@METHODS.register("afr", "attentive feature reuse: attention over a reused backbone, adapt embedding+h+head")
+@METHODS.register("afr", "attentive feature reuse: per-stage attention inside the backbone, adapt embedding+h+head")
 class AFR(EpisodicMethod):
     """Attentive feature reuse; class attributes select the ablations (see the module docstring)."""
 
@@ -161,7 +162,7 @@ class AFR(EpisodicMethod):
     use_attention = True  # False: afr-noattn
     use_context = True  # False: afr-static (h reads the task embedding only)
     adapt_backbone = False  # True: afr-adapt-all
-    default_placement = "side"  # "inline": afr-inline
+    default_placement = "inline"  # "side": afr-side
 
     def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
         super().__init__(config, tasks, device, seed)
@@ -378,7 +379,7 @@ class AFRStatic(AFR):
     use_context = False
 
 
-@METHODS.register("afr-inline", "AFR with the attention weights inside the backbone (re-run every inner step)")
-class AFRInline(AFR):
-    name = "afr-inline"
-    default_placement = "inline"
+@METHODS.register("afr-side", "AFR ablation: attention weights between backbone and head (features reused, not re-run)")
+class AFRSide(AFR):
+    name = "afr-side"
+    default_placement = "side"

@@ -16,7 +16,7 @@ from methods.functional import detached_copy, sgd_steps
 from methods.network import NetworkConfig
 from methods.registry import METHODS
 
-VARIANTS = ("afr", "afr-noattn", "afr-adapt-all", "afr-static", "afr-inline")
+VARIANTS = ("afr", "afr-noattn", "afr-adapt-all", "afr-static", "afr-side")
 WAYS = 3
 
 
@@ -103,11 +103,11 @@ def test_unknown_or_badly_typed_options_fail_with_the_known_names() -> None:
         build(extra={"embedding_dim": 8.5})
     with pytest.raises(ValueError, match="attention_activation"):
         build(extra={"attention_activation": "tanh"})
-    assert AFROptions.from_extra({}, "side") == AFROptions()
+    assert AFROptions.from_extra({}, "inline") == AFROptions()
 
 
 # ---- attention ------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["afr", "afr-static", "afr-inline"])
+@pytest.mark.parametrize("name", ["afr", "afr-static", "afr-side"])
 def test_attention_weights_differ_between_tasks_and_change_the_output(name: str, sampler: EpisodeSampler) -> None:
     method = build(name, test_inner_steps=0)
     ep = episode(sampler, "depth")
@@ -147,7 +147,7 @@ def test_context_makes_weights_depend_on_the_domain_unless_static(sampler: Episo
 
 
 # ---- gradients and what adaptation touches -------------------------------------
-@pytest.mark.parametrize("name", ["afr", "afr-static", "afr-inline"])
+@pytest.mark.parametrize("name", ["afr", "afr-static", "afr-side"])
 def test_meta_gradient_reaches_the_episode_task_embedding_only(name: str, sampler: EpisodeSampler) -> None:
     method = build(name)
     method.query_loss(episode(sampler, "normals", "train")).backward()
@@ -160,7 +160,7 @@ def test_meta_gradient_reaches_the_episode_task_embedding_only(name: str, sample
 EXPECTED_PREFIXES = {
     "afr": ("net.heads.depth.", "task.attention.depth.", "task.embeddings.depth"),
     "afr-static": ("net.heads.depth.", "task.attention.depth.", "task.embeddings.depth"),
-    "afr-inline": ("net.heads.depth.", "task.attention.depth.", "task.embeddings.depth"),
+    "afr-side": ("net.heads.depth.", "task.attention.depth.", "task.embeddings.depth"),
     "afr-noattn": ("net.heads.depth.",),
     "afr-adapt-all": ("net.heads.depth.", "task.attention.depth.", "task.embeddings.depth", "net.backbone."),
 }
@@ -195,9 +195,9 @@ def test_adaptation_reads_the_support_set_only(name: str, sampler: EpisodeSample
 
 
 def test_feature_reuse_runs_the_backbone_once_per_adaptation(sampler: EpisodeSampler) -> None:
-    """The speed argument: with side attention the inner loop never re-runs the backbone."""
+    """Side attention (afr-side) never re-runs the backbone in the inner loop; the reference (inline) must."""
     ep = episode(sampler, "depth")
-    for name, passes in (("afr", 1), ("afr-noattn", 1), ("afr-inline", 1 + 4), ("afr-adapt-all", 1 + 4)):
+    for name, passes in (("afr-side", 1), ("afr-noattn", 1), ("afr", 1 + 4), ("afr-static", 4), ("afr-adapt-all", 1 + 4)):
         method = build(name, test_inner_steps=4)
         calls: list[int] = []
         method.net.backbone.register_forward_hook(lambda *_, seen=calls: seen.append(1))
