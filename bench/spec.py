@@ -28,10 +28,10 @@ from typing import Any
 
 from bench.errors import SpecError
 from domains.tasks import TASK_NAMES
+from methods.phases import SPEED_PHASES
 
 SHIPPED = ("smoke", "standard", "paper")
 EXECUTORS = ("inline", "process", "ray")
-SPEED_PHASES = ("meta_train_step", "adapt", "infer")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MISSING = object()
 
@@ -111,7 +111,7 @@ class RuntimeSpec:
     threads: int | None = None  # torch threads per worker; default: cores // workers
     workers: int | None = None  # process-pool size; default: as many as the cores allow
     address: str | None = None  # Ray cluster address ('auto', 'ray://host:port'); None = local
-    plugins: tuple[str, ...] = ()  # modules imported first in the driver and every worker (user registries)
+    plugins: tuple[str, ...] = ()  # modules imported first in the orchestrator and every worker (user registries)
 
 
 @dataclass(frozen=True)
@@ -367,7 +367,7 @@ def parse_spec(data: Mapping[str, Any], source: str = "") -> Spec:
 
     tuning = None
     if "tuning" in top.table:
-        from bench.tuning import SearchSpace, TuningError
+        from bench.tuning_space import SearchSpace, TuningError
 
         tuning = top.get("tuning")
         try:

@@ -1,4 +1,4 @@
-"""The interleaved speed section and the noise-free cost proxies (``reference/statistics.md`` §4).
+"""The interleaved speed section (``reference/statistics.md`` §4): measures wall time, pair by pair.
 
 Speed ratios are only fair when both methods run in the same process on the
 same episodes, alternating, so that machine drift hits both equally. A block
@@ -6,189 +6,29 @@ same episodes, alternating, so that machine drift hits both equally. A block
 runs one meta-train step, one adaptation and one inference per method on the
 *identical* meta-batch and test episode of pair ``p``, reversing the method
 order every pair (AB, BA, ...) so that neither always goes first. The first
-``warmup`` pairs are flagged as warm-up. The report forms ratios pair by pair.
-
-FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (exact and
-machine-independent; double-backward ops of second-order MAML are dispatched,
-so they are counted). Peak memory: CUDA ``max_memory_allocated`` after a
-reset; on CPU the process's peak resident set (``VmHWM``), reset through
-``/proc/self/clear_refs`` before the phase and reported above the resident
-set at the phase start, i.e. the phase's own working memory.
+``warmup`` pairs are flagged as warm-up. The report forms ratios pair by pair
+(``reports/speed_analysis.py``); FLOPs and memory are counted in ``bench/costs.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
+from bench.cell import Plan, build_method, context, one_line
 from bench.clock import RecordingClock
-from bench.runner import Emit, Plan, _no_emit, build_method, context, one_line
-from bench.spec import Spec
+from bench.costs import meta_train_step, test_episode
+from bench.progress import Emit, no_emit
 from bench.store import SpeedBlockResult
 from domains.episodes import Episode, EpisodeSampler
-from methods.base import Budget, Method
-from methods.device import reset_peak_memory, synchronize
-
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-# ---- memory --------------------------------------------------------------------------------------
-def _status_kb(field: str) -> int | None:
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-class PeakMemory:
-    """Peak bytes of one phase: CUDA allocator peak, or on Linux CPU the growth of the resident-set peak."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.start_kb: int | None = None
-
-    def __enter__(self) -> PeakMemory:
-        if self.device.type == "cuda":
-            synchronize(self.device)
-            reset_peak_memory(self.device)
-            return self
-        try:
-            _CLEAR_REFS.write_text("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
-            self.start_kb = _status_kb("VmRSS")
-        except OSError:
-            self.start_kb = None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        synchronize(self.device)
-
-    @property
-    def peak_bytes(self) -> int | None:
-        if self.device.type == "cuda":
-            return int(torch.cuda.max_memory_allocated(self.device))
-        peak = _status_kb("VmHWM")
-        if peak is None or self.start_kb is None:
-            return None
-        return max(0, peak - self.start_kb) * 1024
-
-
-# ---- one step of each phase --------------------------------------------------------------------
-class _PairSampler:
-    """Serves the meta-batch of one pair as step 0, so ``meta_train(Budget(steps=1))`` runs exactly it."""
-
-    def __init__(self, sampler: EpisodeSampler, step: int):
-        self._sampler, self._step = sampler, step
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sampler, name)
-
-    def meta_batch(self, seed_index: int, step: int, batch_size: int, stream: str = "train") -> list[Episode]:
-        return self._sampler.meta_batch(seed_index, self._step + step, batch_size, stream)
-
-
-def meta_train_step(method: Method, sampler: EpisodeSampler, step: int, seed: int, clock: Any) -> None:
-    """Exactly one meta-train step on meta-batch ``step`` (the method times it through the clock)."""
-    method.meta_train(_PairSampler(sampler, step), Budget(steps=1), clock, seed_index=seed)  # type: ignore[arg-type]
-
-
-def test_episode(spec: Spec, sampler: EpisodeSampler, test_domains: dict[str, list[str]], seed: int,
-                 index: int, device: torch.device) -> Episode:
-    """Held-out episode ``index`` of the speed section: tasks cycle, then domains, identical for every method."""
-    task = spec.tasks[index % len(spec.tasks)]
-    domains = test_domains[task]
-    domain = domains[(index // len(spec.tasks)) % len(domains)]
-    return sampler.episode("test", task, domain, seed, index).to(device)
-
-
-class _GlobalOnly:
-    """Stands in for FlopCounterMode's module tracker: everything is attributed to 'Global'."""
-
-    parents = ("Global",)
-
-    def __enter__(self) -> _GlobalOnly:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-class GlobalFlopCounter(FlopCounterMode):
-    """``FlopCounterMode`` without per-module attribution.
-
-    Its module tracker hooks every module output into autograd, and those hooks break
-    ``torch.autograd.grad`` inside the counted region ("A leaf node was passed to
-    _will_engine_execute_node"), which functional inner loops (AFR, higher) call. The total is
-    all we store, so the tracker is replaced by one that attributes every op to 'Global'.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(display=False)
-        self.mod_tracker = _GlobalOnly()  # type: ignore[assignment]
-
-
-class _OnePhaseCounter:
-    """A clock that counts FLOPs and peak memory inside one named phase only."""
-
-    def __init__(self, device: torch.device, phase: str):
-        self.device, self.wanted = device, phase
-        self.flops: int | None = None
-        self.peak: int | None = None
-
-    def phase(self, name: str) -> Any:
-        if name != self.wanted:
-            return contextlib.nullcontext()
-        return _counting(self, self.device)
-
-    def log(self, step: int, **values: float) -> None:
-        return None
-
-
-class _counting:
-    def __init__(self, owner: _OnePhaseCounter, device: torch.device):
-        self.owner, self.memory = owner, PeakMemory(device)
-        self.counter = GlobalFlopCounter()
-
-    def __enter__(self) -> None:
-        self.memory.__enter__()
-        self.counter.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        self.counter.__exit__(*exc)
-        self.memory.__exit__(*exc)
-        self.owner.flops = int(self.counter.get_total_flops())
-        self.owner.peak = self.memory.peak_bytes
-
-
-def measure_costs(method: Method, sampler: EpisodeSampler, spec: Spec, test_domains: dict[str, list[str]],
-                  seed: int, device: torch.device) -> list[tuple[str, int | None, int | None]]:
-    """FLOPs and peak memory of one meta-train step, one adaptation and one inference (phase, flops, bytes)."""
-    episode = test_episode(spec, sampler, test_domains, seed, 0, device)
-    out = []
-    counter = _OnePhaseCounter(device, "adapt")
-    with counter.phase("adapt"):
-        learner = method.adapt(episode)
-    out.append(("adapt", counter.flops, counter.peak))
-    counter = _OnePhaseCounter(device, "infer")
-    with counter.phase("infer"), torch.inference_mode():
-        learner.predict(episode.query.images)
-    out.append(("infer", counter.flops, counter.peak))
-    counter = _OnePhaseCounter(device, "meta_train_step")
-    meta_train_step(method, sampler, 0, seed, counter)
-    out.append(("meta_train_step", counter.flops, counter.peak))
-    return out
+from methods.base import Method
+from methods.phases import SPEED_PHASES
 
 
 # ---- one block of the interleaved section ----------------------------------------------------
-def run_speed_block(plan: Plan, block: int, emit: Emit = _no_emit) -> SpeedBlockResult:
+def run_speed_block(plan: Plan, block: int, emit: Emit = no_emit) -> SpeedBlockResult:
     """One block in this (fresh) process: every speed method alternates on identical episodes."""
     spec, sampler = context(plan)
     assert spec.speed is not None
@@ -223,7 +63,7 @@ def _time_pair(method: Method, sampler: EpisodeSampler, episode: Episode, step: 
     learner = _timed(clock, "adapt", lambda: method.adapt(episode))
     with torch.inference_mode():
         _timed(clock, "infer", lambda: learner.predict(episode.query.images))
-    return [(phase, clock.samples[phase][-1]) for phase in ("meta_train_step", "adapt", "infer")]
+    return [(phase, clock.samples[phase][-1]) for phase in SPEED_PHASES]
 
 
 def _timed(clock: RecordingClock, phase: str, fn: Callable[[], Any]) -> Any:

@@ -1,4 +1,4 @@
-"""The result store: one SQLite file per run (schema ``bench/schema.sql``), written only by the driver.
+"""The result store: one SQLite file per run (schema ``bench/schema.sql``), written only by the orchestrator.
 
 Why SQLite: one file that a report can read while the run is still writing
 (WAL mode), with transactions, so a finished cell is either wholly in the
@@ -75,7 +75,7 @@ class SpeedBlockResult:
 
 
 class Store:
-    """A run's SQLite file. Open read-only for reports; the runner's driver is the only writer."""
+    """A run's SQLite file. Open read-only for reports; the orchestrator is the only writer."""
 
     def __init__(self, path: Path | str, readonly: bool = False):
         self.path = Path(path)

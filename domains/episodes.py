@@ -15,16 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from domains.seeds import derive_seed as derive_seed  # re-exported: callers look for episode seeds here
 from domains.suite import DataError, DomainData, Split, Suite
 
 STREAMS = ("train", "val", "test")
 _PART_OF_STREAM = {"train": "meta_train", "val": "meta_val", "test": "meta_test"}
-
-
-def derive_seed(*parts: object) -> int:
-    """A 63-bit seed from any printable parts; stable across processes and Python versions."""
-    text = "\x1f".join(str(p) for p in parts)
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
 
 
 @dataclass(frozen=True)

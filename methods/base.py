@@ -22,8 +22,6 @@ from domains.episodes import Episode, EpisodeSampler
 from domains.registry import Registry
 from methods.network import MultiTaskNet, NetworkConfig, parameter_count
 
-PHASES = ("meta_train_step", "adapt", "infer", "data")
-
 
 class DivergenceError(RuntimeError):
     """A NaN or infinite loss: the cell is recorded as failed with this reason; the run goes on."""

@@ -23,8 +23,9 @@ from reports.errors import ReportError
 from reports.inference import Ranking, bh, holm, min_wilcoxon_p, quality_verdict, rank_methods
 from reports.load import RunData
 from reports.metricinfo import MetricInfo, primary_metrics, run_metrics
-from reports.specview import SPEED_PHASES, Comparisons, comparisons
-from reports.speed import SpeedRatio, flop_ratios, phase_times, speed_ratio, speed_verdict
+from bench.spec import SPEED_PHASES
+from reports.specview import Comparisons, comparisons
+from reports.speed_analysis import SpeedRatio, flop_ratios, phase_times, speed_ratio, speed_verdict
 
 
 @dataclass

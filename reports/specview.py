@@ -16,7 +16,6 @@ from reports.errors import ReportError
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_SPEED_CLAIM = 1.5  # the paper's "1.5x faster than MAML"
-SPEED_PHASES = ("meta_train_step", "adapt", "infer")
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from domains.registry import UnknownNameError  # noqa: E402
 from methods.base import Budget, Method, MethodConfig  # noqa: E402
 from methods.device import DeviceError, resolve_device, synchronize  # noqa: E402
 from methods.network import NetworkConfig  # noqa: E402
+from methods.phases import PHASES  # noqa: E402
 from methods.registry import METHODS  # noqa: E402
 
 
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     if 0 < args.pretrain_steps < len(steps):  # a method with a multi-task stage: its two kinds of step apart
         clock.samples["meta_train_step"] = steps[args.pretrain_steps:]
         print(f"  {'(stage-1 steps)':16s} {summarise(steps[:args.pretrain_steps], args.warmup)}")
-    for phase in ("meta_train_step", "adapt", "infer", "data"):
+    for phase in PHASES:
         if clock.samples[phase]:
             print(f"  {phase:16s} {summarise(clock.samples[phase], args.warmup)}")
     print(f"\nquery quality per task (mean over held-out domains x {args.episodes} episodes)")
