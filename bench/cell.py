@@ -32,6 +32,7 @@ from domains.suite import DataError, Suite
 from methods.base import Budget, DivergenceError, Method, MethodConfig
 from methods.network import NetworkConfig
 
+
 @dataclass(frozen=True)
 class Plan:
     """What every worker needs, as plain data (the spec as a dict so that it pickles anywhere)."""

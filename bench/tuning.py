@@ -30,7 +30,6 @@ The result is a ``[methods.<name>]`` TOML snippet with the chosen values and a
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -42,10 +41,10 @@ import torch
 from scipy.stats import rankdata
 from tqdm import tqdm
 
-from bench.errors import UserError
-from bench.tuning_space import SELECTION_RULE, TUNABLE, SearchSpace, TuningError
-from domains.episodes import EpisodeSampler, derive_seed
+from bench.tuning_space import SELECTION_RULE, SearchSpace, TuningError
+from domains.episodes import EpisodeSampler
 from methods.base import Budget, DivergenceError, Method, MethodConfig, NullClock
+
 
 @dataclass
 class Trial:
