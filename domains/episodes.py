@@ -8,7 +8,6 @@ paired statistics in ``reports`` valid.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -75,9 +74,10 @@ class Episode:
 
 @dataclass(frozen=True)
 class EpisodeShape:
-    shots: int = 5  # support images per class (classification) or per episode (geometric)
-    queries: int = 10  # query images per class (classification) or per episode (geometric)
-    ways: int = 5
+    # No defaults: the values come from the spec (``bench.spec.EpisodesSpec`` holds the defaults, once).
+    shots: int  # support images per class (classification) or per episode (geometric)
+    queries: int  # query images per class (classification) or per episode (geometric)
+    ways: int
 
 
 class EpisodeSampler:
