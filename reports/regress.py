@@ -33,9 +33,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bench.spec import SPEED_PHASES
 from reports import bootstrap
 from reports.baseline import config_hash, fingerprint
-from reports.design import Design, cell_means, check_design
+from reports.design import Design, cell_means, check_design, comparisons
 from reports.errors import (
     EXIT_INCONCLUSIVE,
     EXIT_OK,
@@ -46,8 +47,7 @@ from reports.errors import (
 from reports.inference import crossed_t, holm, min_wilcoxon_p, wilcoxon_p
 from reports.load import RunData
 from reports.metricinfo import MetricInfo, primary_metrics, run_metrics
-from reports.specview import SPEED_PHASES, comparisons
-from reports.speed import UNSTABLE_IQR, clean, pair_table
+from reports.speed_analysis import UNSTABLE_IQR, clean, pair_table
 
 OK, IMPROVED, REGRESSED, INCONCLUSIVE, INFO = "OK", "IMPROVED", "REGRESSED", "INCONCLUSIVE", "INFO"
 GATE_ALPHA = 0.01  # asv-like strictness for a gate that runs on every change

@@ -13,6 +13,7 @@ import pytest
 from bench.cli import main
 from bench.spec import load_spec
 from bench.store import STORE_NAME, open_store
+from methods.phases import SPEED_PHASES
 
 MICRO = Path(__file__).parent / "specs" / "micro.toml"
 pytestmark = pytest.mark.slow
@@ -104,7 +105,7 @@ def check_timings_curves_costs(process_run: tuple[Path, Path, str]) -> None:
     assert (warm == spec.speed.warmup).all()  # the first samples of every phase are flagged, and kept
     assert (curves.groupby(["method", "seed"]).size() == spec.training.budget_steps).all()
     assert set(zip(costs["method"], costs["phase"])) == {(m, p) for m in spec.method_names
-                                                         for p in ("meta_train_step", "adapt", "infer")}
+                                                         for p in SPEED_PHASES}
     assert (costs["flops"] > 0).all()
     flops = costs.set_index(["method", "phase"])["flops"]
     # AFR adapts a small part of the network: fewer FLOPs than first-order MAML's full inner loop
@@ -121,7 +122,7 @@ def check_speed_section(process_run: tuple[Path, Path, str]) -> None:
     assert blocks["status"].tolist() == ["done"]
     pairs = speed_spec.warmup + speed_spec.pairs
     for method in speed_spec.methods:
-        for phase in ("meta_train_step", "adapt", "infer"):
+        for phase in SPEED_PHASES:
             rows = speed[(speed["method"] == method) & (speed["phase"] == phase)]
             assert sorted(rows["pair"]) == list(range(pairs))
             assert rows[rows["pair"] < speed_spec.warmup]["warmup"].all()
