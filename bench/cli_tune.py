@@ -87,7 +87,7 @@ def _tune(args: argparse.Namespace) -> list[str]:
             return METHODS.get(_name)(config, spec.tasks, device, init_seed(sampler.split_hash, seed_index))
 
         result = tune(name, factory, method_config(spec, name, image_size), sampler, space, scorer,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, budget_steps=spec.training.budget_steps)
         print(f"\n{name}: {space.describe()}\n{result.table()}", file=sys.stderr)
         snippets.append(result.toml(label))
     return snippets

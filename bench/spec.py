@@ -372,7 +372,8 @@ def parse_spec(data: Mapping[str, Any], source: str = "") -> Spec:
 
         tuning = top.get("tuning")
         try:
-            SearchSpace.from_table(tuning if isinstance(tuning, Mapping) else {})
+            SearchSpace.from_table(tuning if isinstance(tuning, Mapping) else {}).trial_stage_one(
+                training.pretrain_steps, training.budget_steps)
         except TuningError as err:
             raise SpecError(f"spec field 'tuning': {err}") from None
         tuning = dict(tuning)

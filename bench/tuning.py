@@ -174,9 +174,15 @@ MethodFactory = Callable[[MethodConfig, int], Method]
 
 
 def tune(method_name: str, factory: MethodFactory, base: MethodConfig, sampler: EpisodeSampler,
-         space: SearchSpace, scorer: Scorer, progress: bool = True) -> TuningResult:
-    """Run every candidate for one method and pick one by the documented rule."""
+         space: SearchSpace, scorer: Scorer, progress: bool = True, budget_steps: int | None = None) -> TuningResult:
+    """Run every candidate for one method and pick one by the documented rule.
+
+    ``budget_steps`` is the run's budget, against which ``base.pretrain_steps`` is scaled to the trial
+    (``SearchSpace.trial_stage_one``).
+    """
     candidates = space.candidates()
+    # every trial keeps the run's schedule shape: stage 1 scaled with the trial (same rule for every method)
+    base = dataclasses.replace(base, pretrain_steps=space.trial_stage_one(base.pretrain_steps, budget_steps))
     trials = []
     bar = tqdm(total=len(candidates) * space.seeds, desc=f"tune {method_name}", disable=not progress, leave=False)
     for values in candidates:

@@ -26,6 +26,13 @@ class TuningError(UserError):
     """A bad ``[tuning]`` table or a search that produced no usable candidate."""
 
 
+def _stage_one(pretrain_steps: int, budget_steps: int | None, trial_steps: int) -> int:
+    """Stage 1's share of a run's budget applied to ``trial_steps`` (at least one step if the run has a stage 1)."""
+    if budget_steps is None:
+        return pretrain_steps
+    return max(1, round(pretrain_steps * trial_steps / budget_steps))
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """The ``[tuning]`` table: what is searched, how many trials, and each trial's budget."""
@@ -67,6 +74,31 @@ class SearchSpace:
             ints[key] = value
         return cls(grid=grid, **ints)
 
+    def trial_stage_one(self, pretrain_steps: int, budget_steps: int | None) -> int:
+        """Stage-1 steps of one trial: the run's schedule shrunk to the trial's length.
+
+        A trial that kept the run's ``pretrain_steps`` would spend a short trial in stage 1
+        (in ``paper``, 500-step trials with 1,000 pretraining steps never reach stage 2), so
+        AFR would be tuned without its attention ever training. Stage 1 keeps its share of
+        the budget, at least one step when the run has one; a trial with no stage-2 step
+        left is a spec error naming the fields, for every method alike.
+        """
+        if pretrain_steps <= 0:
+            return 0
+        if budget_steps is None:  # a time budget: no share to keep, so the trial keeps the run's stage 1
+            shape = f"training.pretrain_steps = {pretrain_steps} (time budget: not scaled)"
+        else:
+            shape = f"training.pretrain_steps = {pretrain_steps} of training.budget_steps = {budget_steps}"
+        stage_one = _stage_one(pretrain_steps, budget_steps, self.steps)
+        if stage_one >= self.steps:
+            need = next(n for n in itertools.count(self.steps + 1) if _stage_one(pretrain_steps, budget_steps, n) < n)
+            raise TuningError(
+                f"[tuning] steps = {self.steps} leaves no second stage: stage 1 ({shape}) takes {stage_one} of "
+                f"each trial's {self.steps} steps, so afr (and every two-stage method) would be tuned without "
+                f"its attention ever training. Raise [tuning] steps to at least {need}, or lower "
+                "training.pretrain_steps.")
+        return stage_one
+
     def grid_size(self) -> int:
         return math.prod(len(v) for v in self.grid.values())
 
@@ -86,5 +118,5 @@ class SearchSpace:
             search = f"full grid search, {self.grid_size()} points"
         else:
             search = f"seeded random search (seed {self.seed}), {self.trials} of {self.grid_size()} grid points"
-        return (f"{search} ({grid}); {self.steps} meta-train steps per trial; "
+        return (f"{search} ({grid}); {self.steps} meta-train steps per trial (stage 1 scaled with the trial); "
                 f"{self.val_episodes} episodes per meta-val domain; {self.seeds} seed(s)")

@@ -201,3 +201,40 @@ def test_cli_user_errors_are_one_line(tmp_path, capsys, text: str, argv: list[st
     assert code == 2 and out == ""
     assert err.startswith("error: ") and err.count("\n") == 1
     assert re.search(message, err)
+
+
+# ---- the schedule's shape: every trial reaches stage 2 ------------------------------------------
+def test_trials_scale_stage_one_with_their_length() -> None:
+    space = SearchSpace.from_table({"trials": 1, "inner_lr": [0.1], "steps": 500})
+    assert space.trial_stage_one(1000, 5000) == 100  # paper: a fifth of the budget, a fifth of each trial
+    assert space.trial_stage_one(0, 5000) == 0
+    assert SearchSpace.from_table({"trials": 1, "inner_lr": [0.1], "steps": 2}).trial_stage_one(8, 30) == 1
+
+
+@pytest.mark.parametrize(("training", "steps"), [
+    ("pretrain_steps = 8\nbudget_steps = 30", 1),  # stage 1 scaled to at least one step: a 1-step trial has no stage 2
+    ("pretrain_steps = 50\nbudget_seconds = 60.0", 40),  # a time budget keeps stage 1 whole: longer than the trial
+])
+def test_the_guard_rejects_a_trial_shorter_than_stage_one(training: str, steps: int) -> None:
+    from bench.spec import SpecError, parse_spec
+
+    text = SPEC_HEAD.replace("budget_steps = 2", training) + METHOD_TABLES + TUNING.replace("steps = 1", f"steps = {steps}")
+    with pytest.raises(SpecError) as err:
+        parse_spec(tomllib.loads(text))
+    message = str(err.value)
+    assert "[tuning] steps" in message and "training.pretrain_steps" in message and "no second stage" in message
+    assert "\n" not in message
+
+
+def test_tune_gives_every_trial_the_scaled_stage_one() -> None:
+    space = SearchSpace.from_table({"trials": 1, "inner_lr": [0.05], "steps": 4, "val_episodes": 1})
+    seen: list[int] = []
+
+    def factory(config, seed_index: int):
+        seen.append(config.pretrain_steps)
+        return _factory("afr")(config, seed_index)
+
+    import dataclasses
+    base = dataclasses.replace(toy_config(), pretrain_steps=10)
+    tune("afr", factory, base, toy_sampler(), space, _loss_scorer(), progress=False, budget_steps=20)
+    assert seen == [2]  # half the run's budget is stage 1, so half of each 4-step trial
