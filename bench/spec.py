@@ -100,6 +100,16 @@ class ComparisonSpec:
     speed_claim_phases: tuple[str, ...] = ("meta_train_step",)
     alpha: float = 0.05
     margins: dict[str, float] = field(default_factory=dict)
+    # the baselines whose primary-metric comparisons (and speed claims) form the confirmatory family, under
+    # Holm; every other comparison is exploratory (docs/confirmatory-design.md). Empty: the default below.
+    confirmatory: tuple[str, ...] = ()
+
+    @property
+    def family_baselines(self) -> tuple[str, ...]:
+        """The confirmatory baselines: as declared, else ``maml`` when compared, else the first baseline."""
+        if self.confirmatory:
+            return self.confirmatory
+        return ("maml",) if "maml" in self.baselines else self.baselines[:1]
 
 
 @dataclass(frozen=True)
@@ -158,7 +168,8 @@ class Spec:
             c = self.comparisons
             out["comparisons"] = {"reference": c.reference, "baselines": list(c.baselines),
                                   "speed_claim": c.speed_claim, "speed_claim_phases": list(c.speed_claim_phases),
-                                  "alpha": c.alpha, "margins": dict(c.margins)}
+                                  "alpha": c.alpha, "margins": dict(c.margins),
+                                  "confirmatory": list(c.family_baselines)}
         if self.tuning is not None:
             out["tuning"] = dict(self.tuning)
         if runtime:
@@ -455,9 +466,13 @@ def _comparisons(top: _Reader, methods: tuple[str, ...]) -> ComparisonSpec:
     if not isinstance(margins, Mapping) or not all(
             isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in margins.values()):
         raise _fail("comparisons.margins", margins, "must be a table of metric name = non-negative number")
+    confirmatory = _names(r, "confirmatory", [], allowed=baselines, nonempty=False)
     r.finish()
+    if not confirmatory:  # resolved here, so the stored spec names its family explicitly
+        confirmatory = ComparisonSpec(baselines=baselines).family_baselines
     return ComparisonSpec(reference=reference, baselines=baselines, speed_claim=claim, speed_claim_phases=phases,
-                          alpha=float(alpha), margins={str(k): float(v) for k, v in margins.items()})
+                          alpha=float(alpha), margins={str(k): float(v) for k, v in margins.items()},
+                          confirmatory=confirmatory)
 
 
 def _runtime(r: _Reader) -> RuntimeSpec:
