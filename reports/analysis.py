@@ -1,10 +1,13 @@
 """All the statistics of one run, computed once and shared by tables, figures, summary and gate.
 
-Order matters and follows statistics.md: the balanced-design check first, then
-per-task paired effects of the reference method over each declared baseline,
-then Holm over the confirmatory family (every baseline x task on the primary
-metric, plus the speed claims), then the exploratory extras (secondary
-metrics with BH, per-domain effects, the ranking of all methods).
+Order matters and follows statistics.md and docs/confirmatory-design.md: the
+balanced-design check first, then per-task paired effects of the reference
+method over each declared baseline, then Holm over the confirmatory family (the
+reference against the spec's ``[comparisons] confirmatory`` baselines on each
+task's primary metric, plus the speed claims against them: 5 hypotheses by
+default), each ending as better / worse / equivalent / undecided; then the
+exploratory extras, each family with its own BH adjustment: the other baselines
+on primary metrics, secondary metrics, per-domain effects, the ranking.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ import numpy as np
 import pandas as pd
 
 from bench.spec import SPEED_PHASES, ComparisonSpec
-from reports import bootstrap
 from reports.design import Design, cell_means, check_design, comparisons, matrix
 from reports.effects import Effect, MeanCI, mean_with_ci, paired_effect
 from reports.errors import ReportError
-from reports.inference import Ranking, bh, holm, min_wilcoxon_p, quality_verdict, rank_methods
+from reports.inference import DECISIONS, UNDECIDED, Ranking, bh, decide, decision_p, holm, rank_methods
 from reports.load import RunData
 from reports.metricinfo import MetricInfo, primary_metrics, run_metrics
+from reports.power import detectable, detectable_ratio, standard_error
 from reports.speed_analysis import SpeedRatio, flop_ratios, phase_times, speed_ratio, speed_verdict
 
 
@@ -36,27 +39,47 @@ class Analysis:
     primary: dict[str, MetricInfo]  # task -> primary metric
     means: pd.DataFrame  # cell means (method, seed, task, domain, metric, value)
     method_means: list[MeanCI]  # primary metric per method and task
-    effects: list[Effect]  # confirmatory: reference vs each baseline, per task, primary metric
+    effects: list[Effect]  # reference vs each baseline, per task, primary metric (confirmatory ones first)
     secondary: list[Effect]  # exploratory: the other metrics
     speed: list[SpeedRatio]
     phase_times: pd.DataFrame
     flops: list[dict[str, object]]
     rankings: dict[str, Ranking]  # per task, plus 'all tasks'
-    n_resamples: int
-    seed: int
     notes: list[str] = field(default_factory=list)
 
     @property
     def alpha(self) -> float:
         return self.comparisons.alpha
 
+    @property
+    def confirmatory(self) -> list[Effect]:
+        """The confirmatory quality comparisons (the family's quality hypotheses)."""
+        return [e for e in self.effects if e.family == "confirmatory"]
+
+    @property
+    def exploratory(self) -> list[Effect]:
+        """Primary-metric comparisons against the other baselines (BH, exploratory)."""
+        return [e for e in self.effects if e.family != "confirmatory"]
+
+    @property
+    def claims(self) -> list[SpeedRatio]:
+        """The confirmatory speed claims."""
+        return [r for r in self.speed if r.claim is not None]
+
+    @property
+    def family_size(self) -> int:
+        return len(self.confirmatory) + len(self.claims)
+
+    def decided(self) -> int:
+        """How many confirmatory quality comparisons ended better, worse or equivalent."""
+        return sum(e.verdict in DECISIONS and e.verdict != UNDECIDED for e in self.confirmatory)
+
     def mean_of(self, method: str, task: str) -> MeanCI:
         return next(m for m in self.method_means if m.method == method and m.task == task)
 
 
-def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
-            n_resamples: int = bootstrap.DEFAULT_RESAMPLES, seed: int = bootstrap.REPORT_SEED) -> Analysis:
-    """Run every statistic of the report on a loaded run."""
+def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> Analysis:
+    """Run every statistic of the report on a loaded run (deterministic: no statistic resamples)."""
     design = check_design(run)
     comp = comparisons(run.spec, design.methods)
     missing = [m for m in (comp.reference, *comp.baselines) if m not in design.methods]
@@ -70,7 +93,6 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
     if unknown:
         raise ReportError(f"no metric description for {', '.join(unknown)}. Register the metric in domains.metrics.")
     primary = primary_metrics({n: infos[n] for n in names}, design.tasks)
-    gen = bootstrap.rng(seed)
     means = cell_means(design.values)
     alpha = comp.alpha
 
@@ -83,9 +105,9 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
             return math.log1p(r) if info.transform == "log_ratio" else r
         return info.margin
 
-    method_means = [mean_with_ci(grid(m, t, primary[t].name), method=m, task=t, metric=primary[t].name,
-                                 alpha=alpha, generator=gen, n_resamples=n_resamples)
+    method_means = [mean_with_ci(grid(m, t, primary[t].name), method=m, task=t, metric=primary[t].name, alpha=alpha)
                     for t in design.tasks for m in design.methods]
+    family_bases = set(comp.family_baselines)
 
     effects: list[Effect] = []
     secondary: list[Effect] = []
@@ -94,11 +116,13 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
         for base in comp.baselines:
             for name in task_metrics:
                 info = infos[name]
+                ep_var, n_ep = episode_variance(design.values, comp.reference, base, task, info)
                 eff = paired_effect(grid(comp.reference, task, name), grid(base, task, name),
                                     method=comp.reference, baseline=base, task=task, metric=info,
-                                    domains=design.domains[task], alpha=alpha, generator=gen,
-                                    margin=margin(info), n_resamples=n_resamples)
+                                    domains=design.domains[task], alpha=alpha, margin=margin(info),
+                                    episode_var=ep_var, episodes=n_ep)
                 if name == primary[task].name:
+                    eff.family = "confirmatory" if base in family_bases else "exploratory"
                     effects.append(eff)
                 else:
                     eff.family = "exploratory"
@@ -107,32 +131,40 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
     speed: list[SpeedRatio] = []
     for base in comp.baselines:
         for phase in SPEED_PHASES:
-            r = speed_ratio(run.timings, comp.reference, base, phase, alpha, gen, n_resamples)
+            r = speed_ratio(run.timings, comp.reference, base, phase, alpha)
             if r is None:
                 continue
-            if phase in comp.speed_claim_phases and r.paired:
+            if phase in comp.speed_claim_phases and r.paired and base in family_bases:
                 r.claim = comp.speed_claim
                 r.p_claim = r.p_at_least(comp.speed_claim)
             speed.append(r)
 
-    # Holm over the declared family (quality comparisons + speed claims), once for the Wilcoxon p-values
-    # and once for the crossed t p-values; a quality verdict needs both (see inference.quality_verdict).
+    effects.sort(key=lambda e: e.family != "confirmatory")  # stable: the family first, tasks in spec order
+    # Holm over the confirmatory family: one decision p per quality comparison (crossed t for a difference,
+    # TOST for equivalence, the smaller) and one per speed claim (t over blocks). Exploratory primary-metric
+    # comparisons and secondary metrics get the same rule under BH, each family apart.
+    family = [e for e in effects if e.family == "confirmatory"]
     claims = [r for r in speed if r.claim is not None]
-    claim_ps = [r.p_claim for r in claims]
-    adj_w = holm([e.p for e in effects] + claim_ps, alpha)
-    adj_t = holm([e.crossed.p for e in effects] + claim_ps, alpha)
-    for i, e in enumerate(effects):
-        e.p_adjusted, e.p_crossed_adjusted = float(adj_w[i]), float(adj_t[i])
-    for r, q_w, q_t in zip(claims, adj_w[len(effects):], adj_t[len(effects):], strict=True):
-        r.p_adjusted = float(max(q_w, q_t))  # the claim is in both families: keep the more cautious
+    m = len(family) + len(claims)
+    adj = holm([decision_p(e.crossed.p, e.p_tost) for e in family] + [r.p_claim for r in claims], alpha)
+    for e, q in zip(family, adj[:len(family)], strict=True):
+        e.p_decision = float(q)
+    for r, q in zip(claims, adj[len(family):], strict=True):
+        r.p_adjusted = float(q)
+        r.mde = detectable_ratio(r.se_log, r.df, r.claim, alpha, m)
+    for group in ([e for e in effects if e.family != "confirmatory"], secondary):
+        for e, q in zip(group, bh([decision_p(e.crossed.p, e.p_tost) for e in group], alpha), strict=True):
+            e.p_decision = float(q)
+    for group, adjust in ((family, holm), ([e for e in effects if e.family != "confirmatory"], bh), (secondary, bh)):
+        for e, q_w, q_t in zip(group, adjust([e.p for e in group], alpha), adjust([e.crossed.p for e in group], alpha),
+                               strict=True):
+            e.p_adjusted, e.p_crossed_adjusted = float(q_w), float(q_t)
+    for e in effects + secondary:
+        e.verdict = decide(e.estimate, e.crossed.p, e.p_tost, e.p_decision, alpha)
+        se, df = standard_error(e.components, e.n_seeds, e.n_domains)
+        e.mde = detectable(se, df, alpha, m if e.family == "confirmatory" else 1)
     for r in speed:
         r.verdict = speed_verdict(r, alpha)
-    for e, q, qt in zip(secondary, bh([e.p for e in secondary], alpha), bh([e.crossed.p for e in secondary], alpha),
-                        strict=True):
-        e.p_adjusted, e.p_crossed_adjusted = float(q), float(qt)
-    for e in effects + secondary:
-        e.verdict = quality_verdict(e.estimate, e.lower, e.upper, e.p_adjusted, e.p_crossed_adjusted, alpha,
-                                    e.margin)
 
     rankings: dict[str, Ranking] = {}
     blocks = []
@@ -151,16 +183,9 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
     if len(design.seeds) < 5:
         notes.append(f"only {len(design.seeds)} seed(s): seed-level uncertainty is poorly estimated "
                      "(statistics.md §3.4 asks for at least 5).")
-    family = len(effects) + len(claims)
-    by_count: dict[int, list[str]] = {}
-    for task in design.tasks:
-        by_count.setdefault(len(design.domains[task]), []).append(task)
-    for n_dom, task_names in sorted(by_count.items()):
-        floor = min_wilcoxon_p(n_dom)
-        if family and floor * family > alpha:  # Holm's first step multiplies the smallest p by the family size
-            notes.append(f"{', '.join(task_names)}: with {n_dom} held-out domains the smallest two-sided "
-                         f"Wilcoxon p is {floor:.3g}; after Holm over {family} comparisons no quality verdict "
-                         f"can reach alpha = {alpha:g}. Use more held-out domains for confirmatory claims.")
+    if len(design.seeds) < 3:
+        notes.append("fewer than 3 seeds: the crossed t has almost no seed degrees of freedom; its intervals "
+                     "are wide or, with one seed, blind to seed variance.")
     if design.excluded_seeds:
         notes.append(f"seeds {', '.join(map(str, design.excluded_seeds))} left out of every comparison because "
                      "a method failed on them (see Failures): pairs stay complete.")
@@ -174,5 +199,24 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
                      "not in the spec's interleaved speed section): they carry machine drift and are not paired.")
     return Analysis(run=run, design=design, comparisons=comp, metrics={n: infos[n] for n in names},
                     primary=primary, means=means, method_means=method_means, effects=effects,
-                    secondary=secondary, speed=speed, phase_times=phase_times(run.timings, gen),
-                    flops=flops, rankings=rankings, n_resamples=n_resamples, seed=seed, notes=notes)
+                    secondary=secondary, speed=speed, phase_times=phase_times(run.timings, alpha),
+                    flops=flops, rankings=rankings, notes=notes)
+
+
+def episode_variance(values: pd.DataFrame, method: str, baseline: str, task: str,
+                     info: MetricInfo) -> tuple[float, int]:
+    """(mean within-cell variance of one episode's paired effect, episodes per cell), for planning.
+
+    (0, 1) when episodes are single or a log-ratio episode value is not positive: the residual is
+    then all interaction, and planning does not credit more episodes.
+    """
+    sub = values[(values["task"] == task) & (values["metric"] == info.name) & values["method"].isin([method, baseline])]
+    wide = sub.pivot_table(index=["seed", "domain", "episode"], columns="method", values="value")
+    if method not in wide or baseline not in wide:
+        return 0.0, 1
+    n_ep = int(wide.groupby(level=["seed", "domain"]).size().min()) if len(wide) else 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = pd.Series(info.effect(wide[method].to_numpy(), wide[baseline].to_numpy()), index=wide.index)
+    if n_ep < 2 or not np.all(np.isfinite(d.to_numpy())):
+        return 0.0, 1
+    return float(d.groupby(level=["seed", "domain"]).var(ddof=1).mean()), n_ep

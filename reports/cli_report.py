@@ -10,28 +10,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from reports import bootstrap
 from reports.errors import DesignError, ReportError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a folder written by 'mtml-bench run'")
     parser.add_argument("--out", type=Path, default=None, help="report folder (default: RUN_DIR/report)")
-    parser.add_argument("--resamples", type=int, default=bootstrap.DEFAULT_RESAMPLES,
-                        help=f"bootstrap resamples (default {bootstrap.DEFAULT_RESAMPLES})")
-    parser.add_argument("--bootstrap-seed", type=int, default=bootstrap.REPORT_SEED,
-                        help="seed of the bootstrap generator (reports are reproducible from it)")
 
 
 def run(args: argparse.Namespace) -> int:
     from reports.report import build_report  # deferred: matplotlib import is slow and only needed here
 
-    if args.resamples < 100:
-        print(f"error: --resamples {args.resamples} is too few for a percentile CI. Use at least 1000.",
-              file=sys.stderr)
-        return 2
     try:
-        index = build_report(args.run_dir, args.out, n_resamples=args.resamples, seed=args.bootstrap_seed)
+        index = build_report(args.run_dir, args.out)
     except DesignError as exc:
         print(f"error: {exc}", file=sys.stderr)
         for cell in exc.missing:

@@ -21,7 +21,8 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-BETTER, WORSE, EQUIVALENT, NONINFERIOR, INCONCLUSIVE = "better", "worse", "equivalent", "non-inferior", "inconclusive"
+BETTER, WORSE, EQUIVALENT, UNDECIDED = "better", "worse", "equivalent", "undecided"
+DECISIONS: tuple[str, ...] = (BETTER, WORSE, EQUIVALENT, UNDECIDED)
 
 
 def wilcoxon_p(d: Sequence[float] | np.ndarray, alternative: str = "two-sided") -> float:
@@ -56,6 +57,20 @@ class CrossedT:
     def upper(self, alpha: float) -> float:
         """One-sided (1 - alpha) upper confidence bound."""
         return self.estimate + float(stats.t.ppf(1 - alpha, self.df)) * self.se if self.se > 0 else self.estimate
+
+    def interval(self, alpha: float) -> tuple[float, float]:
+        """Two-sided (1 - alpha) studentised interval: the interval the report shows (NaN when not estimable)."""
+        if not self.se >= 0 or math.isnan(self.df):
+            return math.nan, math.nan
+        return self.lower(alpha / 2), self.upper(alpha / 2)
+
+    def p_equivalent(self, margin: float) -> float:
+        """TOST p for H1: -margin < mean effect < margin (the larger of the two one-sided p-values)."""
+        if not self.se > 0:
+            return 0.0 if abs(self.estimate) < margin else 1.0
+        p_low = float(stats.t.sf((self.estimate + margin) / self.se, self.df))  # H0: effect <= -margin
+        p_high = float(stats.t.cdf((self.estimate - margin) / self.se, self.df))  # H0: effect >= +margin
+        return max(p_low, p_high)
 
 
 def crossed_t(d: np.ndarray) -> CrossedT:
@@ -127,24 +142,29 @@ def bh(pvalues: Sequence[float], alpha: float) -> np.ndarray:
     return _adjust(pvalues, alpha, "fdr_bh")
 
 
-def quality_verdict(estimate: float, lower: float, upper: float, p_wilcoxon_adj: float, p_crossed_adj: float,
-                    alpha: float, margin: float) -> str:
-    """One word for a paired quality comparison (positive effects = the method is better).
+def decision_p(p_difference: float, p_equivalence: float) -> float:
+    """The one p-value a comparison enters its family with: the smaller of difference and equivalence.
 
-    better/worse: both the Wilcoxon over domains and the crossed seed x domain t-test reject after Holm
-    (an intersection-union rule: the Wilcoxon alone conditions on the seeds and over-rejects when
-    training runs shift all domains together). equivalent: both one-sided (1 - alpha) bounds inside the
-    ROPE (TOST). non-inferior: the lower bound above -margin (statistics.md §3.3 Q4). The bounds are the
-    more cautious of the crossed bootstrap and the crossed t.
+    A comparison is decided when either hypothesis is rejected after the family's adjustment. The two
+    cannot both be false claims at a level beyond alpha: a false 'equivalent' needs the true effect at
+    or beyond the margin with an interval inside it, and a false 'better'/'worse' needs the interval on
+    the wrong side of zero; the self-test measures the family-wise rate of false decisions.
     """
-    both = all(not math.isnan(p) and p < alpha for p in (p_wilcoxon_adj, p_crossed_adj))
-    if both and estimate != 0:
+    return min(p_difference, p_equivalence)
+
+
+def decide(estimate: float, p_difference: float, p_equivalence: float, p_adjusted: float, alpha: float) -> str:
+    """better / worse / equivalent (within the ROPE, TOST) / undecided, from the adjusted decision p.
+
+    Positive effects mean the method is better. The difference test is the crossed seed x domain t-test
+    (studentised: it carries seed, domain and residual variance, and can reach any alpha, unlike a
+    signed-rank test over 8 domains); the Wilcoxon over domains is reported beside it as a sensitivity check.
+    """
+    if math.isnan(p_adjusted) or p_adjusted >= alpha:
+        return UNDECIDED
+    if p_difference <= p_equivalence and estimate != 0:
         return BETTER if estimate > 0 else WORSE
-    if -margin < lower and upper < margin:
-        return EQUIVALENT
-    if lower > -margin:
-        return NONINFERIOR
-    return INCONCLUSIVE
+    return EQUIVALENT
 
 
 @dataclass

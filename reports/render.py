@@ -17,6 +17,7 @@ from reports.analysis import Analysis
 from reports.summary import write_summary
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+OPENING = "Verdict on the paper's claims"
 
 FIGURE_TITLES = {
     "forest": "{task}: paired effect of the reference method over each baseline (bold, all domains) and per "
@@ -60,6 +61,7 @@ def _sections(a: Analysis, tabs: dict[str, tables.Table], figs: dict[str, Path],
         return [figure(n) for n in figs if n == prefix or n.startswith(prefix + "_")]
 
     sections = [
+        {"heading": OPENING, "items": [table("claims")]},
         {"heading": "Main results", "items": [table("main"), table("comparisons"), *fig_items("forest")]},
         {"heading": "Speed", "items": [table("speed"), *fig_items("speed_ratios"), table("flops"),
                                        table("phase_times")]},
@@ -83,8 +85,10 @@ def _meta(a: Analysis) -> list[tuple[str, str]]:
             ("split hash", str(m.get("split_hash", "?"))), ("methods", ", ".join(a.design.methods)),
             ("seeds", ", ".join(map(str, a.design.seeds))), ("tasks", ", ".join(a.design.tasks)),
             ("reference", a.comparisons.reference), ("baselines", ", ".join(a.comparisons.baselines)),
-            ("alpha", f"{a.alpha:g} (Holm over {len(a.effects) + sum(r.claim is not None for r in a.speed)} "
-                      "declared comparisons)"),
+            ("alpha", f"{a.alpha:g} (Holm over the confirmatory family of {a.family_size}: "
+                      f"{a.comparisons.reference} vs {', '.join(a.comparisons.family_baselines)} on each task's "
+                      f"primary metric + the speed claim; {a.decided()} of {len(a.confirmatory)} quality comparisons "
+                      "decided; everything else exploratory, BH)"),
             ("environment", env_text)]
 
 
@@ -106,7 +110,13 @@ def write_report(a: Analysis, out: Path) -> Path:
     sections = _sections(a, tabs, figs, Path("figures"))
     title = f"mtml-bench report: {a.run.manifest.get('suite', a.run.run_dir.name)}"
 
+    # the verdict on the paper's claims opens the report, before any detail
+    opening = [s for s in sections if s["heading"] == OPENING]
+    sections = [s for s in sections if s["heading"] != OPENING]
     md = [f"# {title}", ""]
+    for s in opening:
+        md += [f"## {s['heading']}", ""] + [line for item in s["items"] for line in (f"*{item.title}*", "",
+                                                                                   item.markdown, "")]
     md += [f"- **{k}**: {v}" for k, v in _meta(a)]
     md += [""] + [f"> note: {n}" for n in a.notes]
     failures = _failures(a)
@@ -120,7 +130,7 @@ def write_report(a: Analysis, out: Path) -> Path:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined)
-    html = env.get_template("report.html.j2").render(title=title, meta=_meta(a), notes=a.notes,
+    html = env.get_template("report.html.j2").render(title=title, opening=opening, meta=_meta(a), notes=a.notes,
                                                      failures=failures, sections=sections,
                                                      store=a.run.path.name)
     index = out / "index.html"

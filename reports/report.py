@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports import bootstrap
 from reports.analysis import analyse
 from reports.load import load_run
 from reports.render import write_report
 
 
-def build_report(run_dir: Path | str, out: Path | str | None = None,
-                 n_resamples: int = bootstrap.DEFAULT_RESAMPLES, seed: int = bootstrap.REPORT_SEED) -> Path:
+def build_report(run_dir: Path | str, out: Path | str | None = None) -> Path:
     """Write ``RUN_DIR/report/`` (or ``out``) and return the path of its index.html.
 
     Raises ``reports.errors.ReportError`` (exit-coded) for an unbalanced design, a broken store or a bad spec.
     """
     run = load_run(run_dir)
     folder = Path(out) if out is not None else run.run_dir / "report"
-    return write_report(analyse(run, n_resamples=n_resamples, seed=seed), folder)
+    return write_report(analyse(run), folder)

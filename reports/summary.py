@@ -22,6 +22,7 @@ import numpy as np
 
 from reports.analysis import Analysis
 from reports.records import json_entries
+from reports.tables import claim_rows
 
 SCHEMA = "mtml-bench-report/1"
 
@@ -48,14 +49,17 @@ def build_summary(a: Analysis) -> dict[str, Any]:
                 for scope, rk in a.rankings.items()}
     summary = {
         "schema": SCHEMA,
+        "claims": claim_rows(a),
+        "confirmatory": {"decided": a.decided(), "of": len(a.confirmatory), "family_size": a.family_size},
         "run": {"store": str(run.path), "suite": run.manifest.get("suite"), "spec_hash": run.manifest.get("spec_hash"),
                 "split_hash": run.manifest.get("split_hash"), "environment": run.manifest.get("environment")},
         "protocol": {"alpha": a.alpha, "reference": a.comparisons.reference,
                      "baselines": list(a.comparisons.baselines), "speed_claim": a.comparisons.speed_claim,
                      "speed_claim_phases": list(a.comparisons.speed_claim_phases),
-                     "family_size": len(a.effects) + sum(r.claim is not None for r in a.speed),
-                     "bootstrap_resamples": a.n_resamples, "bootstrap_seed": a.seed,
-                     "ci": "percentile, seeds and domains resampled together"},
+                     "confirmatory_baselines": list(a.comparisons.family_baselines),
+                     "family_size": a.family_size, "decided": a.decided(), "of": len(a.confirmatory),
+                     "ci": "crossed seed x domain t (Satterthwaite df); speed: t over blocks",
+                     "power": "detectable effect at 80% power, alpha / family size (Holm's first step)"},
         "design": {"methods": a.design.methods, "seeds": a.design.seeds, "tasks": a.design.tasks,
                    "domains": a.design.domains, "excluded_methods": a.design.excluded_methods,
                    "excluded_seeds": a.design.excluded_seeds},

@@ -45,7 +45,7 @@ def _with_sign_agreement(e: Effect) -> EffectWithSignAgreement:
 
 @pytest.fixture(scope="module")
 def analysis(tmp_path_factory: pytest.TempPathFactory):
-    return analyse(load_run(write_run(CFG, tmp_path_factory.mktemp("run"))), n_resamples=200)
+    return analyse(load_run(write_run(CFG, tmp_path_factory.mktemp("run"))))
 
 
 def test_a_new_field_reaches_the_table_the_summary_and_the_html(analysis, tmp_path: Path) -> None:
@@ -77,7 +77,9 @@ def test_adjusted_p_keys_name_their_adjustment_in_every_output(analysis) -> None
         assert {"p_holm", "p_crossed_t_holm"} <= set(output) and "p_adjusted" not in output
     for output in (json_entry(secondary), csv_row(secondary)):
         assert {"p_bh", "p_crossed_t_bh"} <= set(output) and "p_holm" not in output
-    assert "p (Wilcoxon, Holm)" in display_row(primary) and "p (Wilcoxon, BH)" in display_row(secondary)
+    assert "p (decision, Holm)" in display_row(primary) and "p (decision, BH)" in display_row(secondary)
+    for output in (json_entry(primary), csv_row(primary)):
+        assert {"p_decision_holm", "mde80", "var_seed", "var_domain", "var_residual"} <= set(output)
     ratio = analysis.speed[0]
     for output in (json_entry(ratio), csv_row(ratio)):
         assert "p_holm" in output and "p_adjusted" not in output
@@ -93,7 +95,7 @@ def test_summary_and_csv_share_every_key(analysis) -> None:
 
 def test_every_record_field_is_declared_or_internal() -> None:
     """A field that is neither an output nor one of the known internals would be silently lost."""
-    internal = {"crossed", "per_domain", "family", "boot_log"}
+    internal = {"crossed", "per_domain", "components"}
     for kind in (Effect, SpeedRatio):
         declared = {name for name, _ in columns(kind)}
         assert {f.name for f in dataclasses.fields(kind)} - declared <= internal

@@ -29,7 +29,7 @@ def test_report_html_has_no_console_errors(tmp_path: Path):
     chromium = _require_chromium()
     run_dir = write_run(SyntheticConfig(methods=("afr", "maml"), domains=3, seeds=2, episodes=2,
                                         failed=[("maml", 1, "diverged <NaN> & stopped")]), tmp_path / "run")
-    index = build_report(run_dir, n_resamples=200)
+    index = build_report(run_dir)
     html = index.read_text()
     assert "src=\"figures/" not in html and "http://" not in html and "https://" not in html  # self-contained
     assert "diverged &lt;NaN&gt; &amp; stopped" in html  # reasons are escaped, not injected

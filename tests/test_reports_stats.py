@@ -14,7 +14,7 @@ from reports.analysis import analyse
 from reports.design import check_design
 from reports.effects import paired_effect
 from reports.errors import DesignError, HarnessError
-from reports.inference import crossed_t, holm, min_wilcoxon_p, quality_verdict, rank_methods, wilcoxon_p
+from reports.inference import crossed_t, decide, decision_p, holm, min_wilcoxon_p, rank_methods, wilcoxon_p
 from reports.metricinfo import MetricInfo
 from reports.speed_analysis import speed_ratio
 from reports.synthetic import SYNTHETIC_METRICS, SyntheticConfig, make_run
@@ -102,15 +102,23 @@ def test_crossed_t_detects_a_real_effect():
     assert res.p < 0.01 and res.lower(0.05) > 0 and res.df > 1
 
 
-@pytest.mark.parametrize(("estimate", "lower", "upper", "p_w", "p_t", "expected"), [
-    (0.1, 0.05, 0.15, 0.01, 0.01, "better"),
-    (-0.1, -0.15, -0.05, 0.01, 0.01, "worse"),
-    (0.1, 0.05, 0.15, 0.01, 0.20, "non-inferior"),  # one test is not enough
-    (0.0, -0.004, 0.004, 0.9, 0.9, "equivalent"),
-    (0.0, -0.1, 0.1, 0.9, 0.9, "inconclusive"),
+@pytest.mark.parametrize(("estimate", "p_diff", "p_equiv", "p_adjusted", "expected"), [
+    (0.1, 0.001, 0.9, 0.004, "better"),
+    (-0.1, 0.001, 0.9, 0.004, "worse"),
+    (0.001, 0.6, 0.002, 0.008, "equivalent"),  # TOST inside the family
+    (0.1, 0.001, 0.9, 0.06, "undecided"),  # rejected alone, not after the family's adjustment
+    (0.0, 0.9, 0.3, 0.9, "undecided"),
 ])
-def test_quality_verdicts(estimate, lower, upper, p_w, p_t, expected):
-    assert quality_verdict(estimate, lower, upper, p_w, p_t, 0.05, margin=0.005) == expected
+def test_decisions(estimate, p_diff, p_equiv, p_adjusted, expected):
+    assert decide(estimate, p_diff, p_equiv, p_adjusted, 0.05) == expected
+    assert decision_p(p_diff, p_equiv) == min(p_diff, p_equiv)
+
+
+def test_tost_declares_equivalence_only_inside_the_margin():
+    g = np.random.default_rng(2)
+    d = 0.001 + g.normal(0, 0.002, (5, 1)) + g.normal(0, 0.002, (5, 12))
+    assert crossed_t(d).p_equivalent(0.01) < 0.01  # tight around zero, margin 0.01
+    assert crossed_t(d + 0.02).p_equivalent(0.01) > 0.5  # the same spread beyond the margin
 
 
 def test_paired_effect_recovers_a_planted_improvement():
@@ -118,8 +126,7 @@ def test_paired_effect_recovers_a_planted_improvement():
                                    effects={"afr": 0.08}, seed=3))
     means = run.values.groupby(["method", "seed", "domain"])["value"].mean().unstack("domain")
     eff = paired_effect(means.loc["afr"].to_numpy(), means.loc["maml"].to_numpy(), method="afr", baseline="maml",
-                        task="depth", metric=ABS_REL, domains=list(means.columns), alpha=0.05,
-                        generator=bootstrap.rng(0), n_resamples=2000)
+                        task="depth", metric=ABS_REL, domains=list(means.columns), alpha=0.05)
     assert eff.ci[0] < 0.08 < eff.ci[1]
     assert eff.estimate == pytest.approx(0.08, abs=0.03)
     assert eff.p < 0.001 and eff.wins >= 10
@@ -166,7 +173,7 @@ def test_speed_ratio_is_paired_and_ignores_warmup():
     t = run.timings.copy()
     # make warm-up samples absurd: if they leaked in, the ratio would move far from 1.8
     t.loc[t["warmup"] & (t["method"] == "afr"), "seconds"] *= 100
-    r = speed_ratio(t, "afr", "maml", "meta_train_step", 0.05, bootstrap.rng(0), 2000)
+    r = speed_ratio(t, "afr", "maml", "meta_train_step", 0.05)
     assert r is not None and r.paired
     assert r.ratio == pytest.approx(1.8, rel=0.03)
     assert r.ci[0] < 1.8 < r.ci[1]
@@ -176,7 +183,7 @@ def test_speed_ratio_is_paired_and_ignores_warmup():
 
 def test_speed_ratio_falls_back_to_unpaired_cell_timings():
     run = make_run(SyntheticConfig(methods=("afr", "maml"), speed={"afr": 0.5}, speed_section=False))
-    r = speed_ratio(run.timings, "afr", "maml", "adapt", 0.05, bootstrap.rng(0), 1000)
+    r = speed_ratio(run.timings, "afr", "maml", "adapt", 0.05)
     assert r is not None and not r.paired
     assert r.ratio == pytest.approx(2.0, rel=0.1)
 
@@ -196,17 +203,31 @@ def test_ranking_uses_friedman_and_holm_adjusted_pairwise_wilcoxon():
 def test_analysis_declared_family_and_verdicts():
     cfg = SyntheticConfig(methods=("afr", "maml", "fomaml"), domains=12, seeds=5, effects={"afr": 0.06},
                           speed={"afr": 0.5, "fomaml": 0.9}, seed=11)
-    a = analyse(make_run(cfg), metrics=SYNTHETIC_METRICS, n_resamples=1000)
+    a = analyse(make_run(cfg), metrics=SYNTHETIC_METRICS)
     assert len(a.effects) == 2 * 4  # 2 baselines x 4 tasks, primary metrics only
+    assert {e.baseline for e in a.confirmatory} == {"maml"} and {e.baseline for e in a.exploratory} == {"fomaml"}
+    assert a.family_size == 5 and a.decided() == 4  # 4 quality comparisons + the speed claim against maml
     assert {e.verdict for e in a.effects} == {"better"}
+    assert all(e.mde > 0 for e in a.effects)
     claims = [r for r in a.speed if r.claim is not None]
-    assert {(r.baseline, r.phase) for r in claims} == {("maml", "meta_train_step"), ("fomaml", "meta_train_step")}
+    assert {(r.baseline, r.phase) for r in claims} == {("maml", "meta_train_step")}
     assert all(r.verdict == "at least 1.5x faster" for r in claims)
     ratios = {(r.baseline, r.phase): r.ratio for r in a.speed}
     assert ratios[("fomaml", "adapt")] == pytest.approx(0.9 / 0.5, rel=0.05)
     flops = {(f["baseline"], f["phase"]): f["flop_ratio"] for f in a.flops}
     assert flops[("maml", "meta_train_step")] == pytest.approx(2.0)
     assert a.rankings["all tasks"].mean_ranks.index[0] == "afr"
+
+
+def test_the_family_size_comes_from_the_spec():
+    comps = {"reference": "afr", "baselines": ["maml", "fomaml"], "confirmatory": ["maml", "fomaml"]}
+    cfg = SyntheticConfig(methods=("afr", "maml", "fomaml"), domains=6, seeds=3, comparisons=comps, seed=2)
+    a = analyse(make_run(cfg), metrics=SYNTHETIC_METRICS)
+    assert a.family_size == 2 * 4 + 2 and not a.exploratory
+    small = analyse(make_run(SyntheticConfig(methods=("afr", "maml", "fomaml"), domains=6, seeds=3, seed=2,
+                                             comparisons={**comps, "confirmatory": ["fomaml"]})),
+                    metrics=SYNTHETIC_METRICS)
+    assert small.family_size == 5 and {e.baseline for e in small.confirmatory} == {"fomaml"}
 
 
 def test_design_check_knows_the_declared_held_out_domains():
