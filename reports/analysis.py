@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bench.spec import SPEED_PHASES, ComparisonSpec
-from reports.design import Design, cell_means, check_design, comparisons, matrix
+from reports.design import Design, cell_means, check_design, comparisons, impute_failures, matrix
 from reports.effects import Effect, MeanCI, mean_with_ci, paired_effect
 from reports.errors import ReportError
 from reports.inference import DECISIONS, UNDECIDED, Ranking, bh, decide, decision_p, holm, rank_methods
@@ -45,6 +45,7 @@ class Analysis:
     phase_times: pd.DataFrame
     flops: list[dict[str, object]]
     rankings: dict[str, Ranking]  # per task, plus 'all tasks'
+    sensitivity: list[Effect] = field(default_factory=list)  # confirmatory comparisons without failed seeds
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -93,40 +94,18 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> An
     if unknown:
         raise ReportError(f"no metric description for {', '.join(unknown)}. Register the metric in domains.metrics.")
     primary = primary_metrics({n: infos[n] for n in names}, design.tasks)
-    means = cell_means(design.values)
     alpha = comp.alpha
-
-    def grid(method: str, task: str, metric: str) -> np.ndarray:
-        return matrix(means, method, task, metric, design.seeds, design.domains[task])
-
-    def margin(info: MetricInfo) -> float:
-        if info.name in comp.margins:
-            r = comp.margins[info.name]
-            return math.log1p(r) if info.transform == "log_ratio" else r
-        return info.margin
-
-    method_means = [mean_with_ci(grid(m, t, primary[t].name), method=m, task=t, metric=primary[t].name, alpha=alpha)
-                    for t in design.tasks for m in design.methods]
+    values, seeds = impute_failures(design, {n: infos[n].direction == "lower" for n in names})
+    means = cell_means(values)
     family_bases = set(comp.family_baselines)
-
-    effects: list[Effect] = []
-    secondary: list[Effect] = []
-    for task in design.tasks:
-        task_metrics = sorted({n for n in means.loc[means["task"] == task, "metric"].unique()})
-        for base in comp.baselines:
-            for name in task_metrics:
-                info = infos[name]
-                ep_var, n_ep = episode_variance(design.values, comp.reference, base, task, info)
-                eff = paired_effect(grid(comp.reference, task, name), grid(base, task, name),
-                                    method=comp.reference, baseline=base, task=task, metric=info,
-                                    domains=design.domains[task], alpha=alpha, margin=margin(info),
-                                    episode_var=ep_var, episodes=n_ep)
-                if name == primary[task].name:
-                    eff.family = "confirmatory" if base in family_bases else "exploratory"
-                    effects.append(eff)
-                else:
-                    eff.family = "exploratory"
-                    secondary.append(eff)
+    method_means = [mean_with_ci(matrix(means, m, t, primary[t].name, seeds, design.domains[t]), method=m, task=t,
+                                 metric=primary[t].name, alpha=alpha)
+                    for t in design.tasks for m in design.methods]
+    effects, secondary = _effects(values, seeds, design, comp, infos, primary)
+    sensitivity: list[Effect] = []
+    if design.failed_cells:  # the complete-case result: what dropping the failed seeds would have shown
+        sensitivity = [e for e in _effects(design.values, design.seeds, design, comp, infos, primary)[0]
+                       if e.baseline in family_bases]
 
     speed: list[SpeedRatio] = []
     for base in comp.baselines:
@@ -139,7 +118,6 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> An
                 r.p_claim = r.p_at_least(comp.speed_claim)
             speed.append(r)
 
-    effects.sort(key=lambda e: e.family != "confirmatory")  # stable: the family first, tasks in spec order
     # Holm over the confirmatory family: one decision p per quality comparison (crossed t for a difference,
     # TOST for equivalence, the smaller) and one per speed claim (t over blocks). Exploratory primary-metric
     # comparisons and secondary metrics get the same rule under BH, each family apart.
@@ -155,14 +133,17 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> An
     for group in ([e for e in effects if e.family != "confirmatory"], secondary):
         for e, q in zip(group, bh([decision_p(e.crossed.p, e.p_tost) for e in group], alpha), strict=True):
             e.p_decision = float(q)
+    for e, q in zip(sensitivity, holm([decision_p(e.crossed.p, e.p_tost) for e in sensitivity] +
+                                      [r.p_claim for r in claims], alpha), strict=False):
+        e.p_decision, e.family = float(q), "sensitivity"
     for group, adjust in ((family, holm), ([e for e in effects if e.family != "confirmatory"], bh), (secondary, bh)):
         for e, q_w, q_t in zip(group, adjust([e.p for e in group], alpha), adjust([e.crossed.p for e in group], alpha),
                                strict=True):
             e.p_adjusted, e.p_crossed_adjusted = float(q_w), float(q_t)
-    for e in effects + secondary:
+    for e in effects + secondary + sensitivity:
         e.verdict = decide(e.estimate, e.crossed.p, e.p_tost, e.p_decision, alpha)
         se, df = standard_error(e.components, e.n_seeds, e.n_domains)
-        e.mde = detectable(se, df, alpha, m if e.family == "confirmatory" else 1)
+        e.mde = detectable(se, df, alpha, m if e.family in ("confirmatory", "sensitivity") else 1)
     for r in speed:
         r.verdict = speed_verdict(r, alpha)
 
@@ -186,9 +167,11 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> An
     if len(design.seeds) < 3:
         notes.append("fewer than 3 seeds: the crossed t has almost no seed degrees of freedom; its intervals "
                      "are wide or, with one seed, blind to seed variance.")
-    if design.excluded_seeds:
-        notes.append(f"seeds {', '.join(map(str, design.excluded_seeds))} left out of every comparison because "
-                     "a method failed on them (see Failures): pairs stay complete.")
+    if design.failed_cells:
+        cells = ", ".join(f"{m} seed {s}" for m, s in design.failed_cells)
+        notes.append(f"failed cells ({cells}) take the worst value any finished cell scored on each entry, so "
+                     "failure is never rewarded; the sensitivity table shows the confirmatory comparisons without "
+                     "those seeds.")
     if design.excluded_methods:
         notes.append(f"methods {', '.join(design.excluded_methods)} failed on every seed and have no results.")
     if run.timings.empty:
@@ -200,7 +183,42 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> An
     return Analysis(run=run, design=design, comparisons=comp, metrics={n: infos[n] for n in names},
                     primary=primary, means=means, method_means=method_means, effects=effects,
                     secondary=secondary, speed=speed, phase_times=phase_times(run.timings, alpha),
-                    flops=flops, rankings=rankings, notes=notes)
+                    flops=flops, rankings=rankings, sensitivity=sensitivity, notes=notes)
+
+
+def _effects(values: pd.DataFrame, seeds: list[int], design: Design, comp: ComparisonSpec,
+             infos: Mapping[str, MetricInfo], primary: Mapping[str, MetricInfo]) -> tuple[list[Effect], list[Effect]]:
+    """(primary-metric effects, the family's first; secondary-metric effects) of the reference over each baseline."""
+    means = cell_means(values)
+    family_bases = set(comp.family_baselines)
+    effects: list[Effect] = []
+    secondary: list[Effect] = []
+    for task in design.tasks:
+        doms = design.domains[task]
+        for base in comp.baselines:
+            for name in sorted(means.loc[means["task"] == task, "metric"].unique()):
+                info = infos[name]
+                ep_var, n_ep = episode_variance(values, comp.reference, base, task, info)
+                eff = paired_effect(matrix(means, comp.reference, task, name, seeds, doms),
+                                    matrix(means, base, task, name, seeds, doms), method=comp.reference,
+                                    baseline=base, task=task, metric=info, domains=doms, alpha=comp.alpha,
+                                    margin=_margin(comp, info), episode_var=ep_var, episodes=n_ep)
+                if name == primary[task].name:
+                    eff.family = "confirmatory" if base in family_bases else "exploratory"
+                    effects.append(eff)
+                else:
+                    eff.family = "exploratory"
+                    secondary.append(eff)
+    effects.sort(key=lambda e: e.family != "confirmatory")  # stable: the family first, tasks in spec order
+    return effects, secondary
+
+
+def _margin(comp: ComparisonSpec, info: MetricInfo) -> float:
+    """The ROPE in effect units: the spec's [comparisons] margins override the metric's own."""
+    if info.name in comp.margins:
+        r = comp.margins[info.name]
+        return math.log1p(r) if info.transform == "log_ratio" else r
+    return info.margin
 
 
 def episode_variance(values: pd.DataFrame, method: str, baseline: str, task: str,

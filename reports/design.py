@@ -4,8 +4,14 @@ Every comparison in a report is paired by (seed, domain, episode). A missing
 cell would silently unpair it, so a missing cell is an error (exit 3) that
 lists what is missing. A *failed* cell (a diverged method, recorded by the
 runner with its reason) is a result, not a hole: it is listed in the report's
-failures, and the analysis keeps the seeds on which every remaining method
-finished (complete cases), so that pairs stay intact.
+failures. ``Design.values`` keeps the seeds on which every remaining method
+finished (complete cases, which the regression gate compares). The report's
+statistics instead use every seed and never reward failure: the failing method
+takes the worst value observed for each of that cell's (task, domain, episode,
+metric) entries, over every finished cell of every method (``impute_failures``).
+Dropping the seed would drop the failing method's worst training runs and make
+it look better; the report shows that complete-case result beside it as a
+sensitivity table. A method that failed on every seed has no results.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ class Design:
     failures: list[dict[str, object]] = field(default_factory=list)
     excluded_methods: list[str] = field(default_factory=list)  # failed on every seed
     excluded_seeds: list[int] = field(default_factory=list)  # some kept method failed on them
+    all_seeds: list[int] = field(default_factory=list)  # every seed of the spec
+    finished_values: pd.DataFrame | None = None  # episode values of every finished cell of the kept methods
+    failed_cells: list[tuple[str, int]] = field(default_factory=list)  # (method, seed) failed, method kept
 
 
 def _format_missing(missing: list[dict[str, object]]) -> str:
@@ -102,11 +111,32 @@ def check_design(run: RunData) -> Design:
     if not kept or not kept_seeds:
         raise HarnessError(f"no seed on which every method finished ({len(failures)} failed cell(s)); "
                            "see the failures in the store's cells table and fix the diverging method.")
-    use = vals[vals["method"].isin(kept) & vals["seed"].isin(kept_seeds)].reset_index(drop=True)
+    finished = vals[vals["method"].isin(kept)].reset_index(drop=True)
+    use = finished[finished["seed"].isin(kept_seeds)].reset_index(drop=True)
     domains = {t: sorted(use.loc[use["task"] == t, "domain"].unique()) for t in tasks}
     return Design(methods=kept, seeds=kept_seeds, tasks=tasks, domains=domains, values=use,
                   failures=[{"method": f["method"], "seed": int(f["seed"]), "reason": f["reason"]} for f in failures],
-                  excluded_methods=excluded_methods, excluded_seeds=excluded_seeds)
+                  excluded_methods=excluded_methods, excluded_seeds=excluded_seeds, all_seeds=list(seeds),
+                  finished_values=finished, failed_cells=sorted((m, s) for m, s in failed if m in kept and s in seeds))
+
+
+def impute_failures(design: Design, lower_is_better: dict[str, bool]) -> tuple[pd.DataFrame, list[int]]:
+    """(episode values over every seed, those seeds): each failed cell filled with the worst observed value.
+
+    ``lower_is_better`` maps metric name -> direction. The worst is taken over every finished cell of every
+    method and seed for the same (task, domain, episode, metric), so a failed training run scores no better
+    than the worst run anyone finished. Without failures: the design's own values and seeds.
+    """
+    if not design.failed_cells or design.finished_values is None:
+        return design.values, design.seeds
+    values = design.finished_values
+    keys = ["task", "domain", "episode", "metric"]
+    grouped = values.groupby(keys)["value"]
+    worst = pd.concat([grouped.min().rename("min"), grouped.max().rename("max")], axis=1).reset_index()
+    lower = worst["metric"].map(lambda name: bool(lower_is_better[name]))
+    worst["value"] = np.where(lower, worst["max"], worst["min"])
+    fills = [worst[keys + ["value"]].assign(method=m, seed=s) for m, s in design.failed_cells]
+    return pd.concat([values, *fills], ignore_index=True)[list(values.columns)], design.all_seeds
 
 
 def cell_means(values: pd.DataFrame) -> pd.DataFrame:

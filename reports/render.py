@@ -62,7 +62,8 @@ def _sections(a: Analysis, tabs: dict[str, tables.Table], figs: dict[str, Path],
 
     sections = [
         {"heading": OPENING, "items": [table("claims")]},
-        {"heading": "Main results", "items": [table("main"), table("comparisons"), *fig_items("forest")]},
+        {"heading": "Main results", "items": [table("main"), table("comparisons"), *fig_items("forest"),
+                                              table("sensitivity")]},
         {"heading": "Speed", "items": [table("speed"), *fig_items("speed_ratios"), table("flops"),
                                        table("phase_times")]},
         {"heading": "Quality against time", "items": fig_items("pareto")},

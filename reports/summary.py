@@ -67,6 +67,7 @@ def build_summary(a: Analysis) -> dict[str, Any]:
                    "se": m.se, "n_seeds": m.n_seeds, "n_domains": m.n_domains} for m in a.method_means],
         "comparisons": json_entries(a.effects),
         "secondary": json_entries(a.secondary),
+        "sensitivity": json_entries(a.sensitivity),
         "speed": json_entries(a.speed),
         "flops": a.flops,
         "rankings": rankings,

@@ -11,7 +11,7 @@ from scipy import stats
 
 from reports import bootstrap
 from reports.analysis import analyse
-from reports.design import check_design
+from reports.design import check_design, impute_failures
 from reports.effects import paired_effect
 from reports.errors import DesignError, HarnessError
 from reports.inference import crossed_t, decide, decision_p, holm, min_wilcoxon_p, rank_methods, wilcoxon_p
@@ -152,13 +152,41 @@ def test_design_check_lists_missing_episode_values():
     assert any(m.get("domain") == "dep-d01" and m.get("method") == "afr" for m in err.value.missing)
 
 
-def test_failed_cells_are_listed_and_their_seed_left_out_of_every_pair():
+def test_failed_cells_are_listed_and_their_seed_left_out_of_the_complete_cases():
     run = make_run(SyntheticConfig(methods=("afr", "maml"), domains=3, seeds=3,
                                    failed=[("maml", 2, "NaN loss at step 7")]))
     design = check_design(run)
     assert design.failures == [{"method": "maml", "seed": 2, "reason": "NaN loss at step 7"}]
     assert design.seeds == [0, 1] and design.excluded_seeds == [2]
     assert set(design.values["seed"]) == {0, 1}
+    assert design.failed_cells == [("maml", 2)] and design.all_seeds == [0, 1, 2]
+
+
+def test_a_failing_method_is_not_rewarded():
+    """maml fails on the seed where it would have done worst. Dropping that seed (the old rule) makes maml look
+    better than its completed run; the worst-observed-value rule scores the failure below every run maml finished."""
+    cfg = dict(methods=("afr", "maml"), tasks=("depth",), domains=8, seeds=5, sd_seed=0.3, seed=5)
+    full = make_run(SyntheticConfig(**cfg))
+    maml = full.values[(full.values["method"] == "maml")].groupby("seed")["value"].mean()
+    worst_seed = int(maml.idxmax())  # abs_rel: lower is better, so the largest mean error
+    failed = make_run(SyntheticConfig(**cfg, failed=[("maml", worst_seed, "diverged")]))
+    a = analyse(failed, metrics=SYNTHETIC_METRICS)
+    imputed, dropped = a.confirmatory[0], a.sensitivity[0]  # positive effect = afr better than maml
+    assert dropped.family == "sensitivity" and imputed.n_seeds == 5 and dropped.n_seeds == 4
+    assert dropped.estimate < analyse(full, metrics=SYNTHETIC_METRICS).confirmatory[0].estimate  # old rule rewards
+
+    def finished_instead_with(seed: int) -> float:  # maml's failed seed replaced by one of its finished runs
+        copy = failed.values[(failed.values["method"] == "maml") & (failed.values["seed"] == seed)]
+        run = make_run(SyntheticConfig(**cfg, failed=[("maml", worst_seed, "diverged")]))
+        run.values = pd.concat([run.values, copy.assign(seed=worst_seed)], ignore_index=True)
+        run.cells = run.cells.assign(status="done", reason=None)
+        return analyse(run, metrics=SYNTHETIC_METRICS).confirmatory[0].estimate
+
+    assert imputed.estimate >= max(finished_instead_with(s) for s in range(5) if s != worst_seed)
+    filled = impute_failures(a.design, {"abs_rel": True})[0]
+    cell = filled[(filled["method"] == "maml") & (filled["seed"] == worst_seed)]
+    observed = failed.values.groupby(["domain", "episode"])["value"].max()
+    assert cell.set_index(["domain", "episode"])["value"].sort_index().equals(observed.sort_index().rename("value"))
 
 
 def test_non_finite_metric_values_are_a_harness_error():
