@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-
 from scipy import stats
 
 from reports.inference import CrossedT, crossed_t, wilcoxon_p

@@ -111,7 +111,7 @@ def speed_timings(g: np.random.Generator, blocks: int, pairs: int, ratio: float,
         for p in range(pairs):
             for m, base in (("afr", 1.0 / ratio), ("maml", 1.0)):
                 seconds = base * math.exp(common + own[m] + g.normal(0, noise))
-                rows.append((("speed", m, 0, "meta_train_step", b, p, p, seconds, False)))
+                rows.append(("speed", m, 0, "meta_train_step", b, p, p, seconds, False))
     return pd.DataFrame(rows, columns=["source", "method", "seed", "phase", "block", "pair", "idx", "seconds",
                                        "warmup"])
 

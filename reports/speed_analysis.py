@@ -19,11 +19,10 @@ never gated.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
 from scipy import stats
 
 from reports.records import fmt, fmt_p, stat

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from reports.selftest import TASKS, coverage_table, floor_for, null_rates, planted, quality_coverage, speed_coverage
+from reports.selftest import (
+    TASKS,
+    coverage_table,
+    floor_for,
+    null_rates,
+    planted,
+    quality_coverage,
+    speed_coverage,
+)
 
 SIMS = 150
 
