@@ -33,6 +33,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "preview": ("domains.cli_preview", "a grid of a suite's images and labels, to check it by eye"),
     "split": ("domains.cli_split", "write or verify a suite's hashed split manifest"),
     "tune": ("bench.cli_tune", "choose hyper-parameters on meta-val domains, same budget for every method"),
+    "plan": ("reports.cli_plan", "which seeds x domains x episodes detect a target effect (power of the design)"),
 }
 
 
