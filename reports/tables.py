@@ -64,9 +64,12 @@ def _md(text: str) -> str:
 
 def main_table(a: Analysis) -> Table:
     rows, disp = [], []
+    counts = a.run.manifest.get("parameter_counts") or {}
     for m in a.design.methods:
-        row: dict[str, object] = {"method": m}
-        drow: dict[str, str] = {"method": m + (" (reference)" if m == a.comparisons.reference else "")}
+        n_params = counts.get(m)
+        row: dict[str, object] = {"method": m, "parameters": n_params}
+        drow: dict[str, str] = {"method": m + (" (reference)" if m == a.comparisons.reference else ""),
+                                "parameters": f"{n_params:,}" if isinstance(n_params, int) else "–"}
         for t in a.design.tasks:
             mc = a.mean_of(m, t)
             info = a.primary[t]
@@ -75,8 +78,8 @@ def main_table(a: Analysis) -> Table:
             drow[f"{t} {info.name} {ARROW[info.direction]}"] = f"{fmt(mc.mean)} [{fmt(mc.ci[0])}, {fmt(mc.ci[1])}]"
         rows.append(row)
         disp.append(drow)
-    title = (f"Primary metric per method and task: mean over {len(a.design.seeds)} seeds x held-out domains, "
-             "[95% CI resampling seeds and domains together]")
+    title = (f"Primary metric per method and task: mean over {len(a.design.seeds)} seeds x held-out domains "
+             "[95% crossed seed x domain t interval]; parameters: the method's trainable parameter count")
     return Table("main", title, pd.DataFrame(rows), pd.DataFrame(disp))
 
 

@@ -87,11 +87,14 @@ def test_summary_json_follows_the_contract(report: Path):
 def test_markdown_shows_the_main_table_and_the_failure(report: Path):
     md = (report.parent / "report.md").read_text()
     s = json.loads((report.parent / "summary.json").read_text())
-    header = next(line for line in md.splitlines() if line.startswith("| method | classification accuracy"))
+    header = next(line for line in md.splitlines() if line.startswith("| method | parameters | classification accuracy"))
     assert all(t in header for t in CFG.tasks)
     afr_row = next(line for line in md.splitlines() if line.startswith("| afr (reference) |"))
     afr_cls = next(m for m in s["means"] if m["method"] == "afr" and m["task"] == "classification")
     assert f"{afr_cls['mean']:.4f}" in afr_row  # the table shows the numbers summary.json holds
+    assert "| 100,000 |" in afr_row  # the parameter count beside the quality (capacity is visible)
+    first = next(i for i, line in enumerate(md.splitlines()) if line.startswith("## "))
+    assert md.splitlines()[first] == "## Verdict on the paper's claims"  # the verdict opens the report
     assert "fomaml seed 2: diverged" in md and "speed block 1: worker died" in md
     assert re.search(r"!\[.*\]\(figures/forest_depth\.png\)", md)
 
