@@ -45,12 +45,12 @@ def forest(a: Analysis, task: str, path: Path) -> Path:
     effects = [e for e in a.effects if e.task == task]
     labels, est, lo, hi, styles = [], [], [], [], []
     for e in effects:  # the confirmatory rows first, one per baseline
-        labels.append(f"{e.method} vs {e.baseline}: all domains")
+        family = "" if e.family == "confirmatory" else " (exploratory)"
+        labels.append(f"{e.method} vs {e.baseline}: all domains{family}")
         est.append(e.estimate)
         lo.append(e.ci[0])
         hi.append(e.ci[1])
-        star = " *" if e.p_adjusted < a.alpha and e.verdict in ("better", "worse") else ""
-        styles.append(("overall", e.baseline, f"{e.verdict}{star}"))
+        styles.append(("overall", e.baseline, e.verdict))
     # then per-domain rows (exploratory), baseline by baseline while the figure stays readable
     for i, e in enumerate(effects):
         if i > 0 and len(labels) + len(e.per_domain) + 1 > MAX_FOREST_ROWS:
@@ -88,7 +88,8 @@ def forest(a: Analysis, task: str, path: Path) -> Path:
         tick.set_fontstyle("italic" if kind == "header" else "normal")
     metric = a.primary[task]
     ax.set_xlabel(metric.effect_label)
-    ax.set_title(f"{task}: paired effect of {a.comparisons.reference} (95% CI; * = Holm-significant)", fontsize=10)
+    ax.set_title(f"{task}: paired effect of {a.comparisons.reference} (95% crossed-t CI; decision after Holm, "
+                 "or BH for exploratory rows)", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)

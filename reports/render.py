@@ -20,8 +20,8 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 OPENING = "Verdict on the paper's claims"
 
 FIGURE_TITLES = {
-    "forest": "{task}: paired effect of the reference method over each baseline (bold, all domains) and per "
-              "held-out domain (exploratory), 95% CIs, ROPE shaded.",
+    "forest": "{task}: paired effect of the reference method over each baseline (bold, all domains; the "
+              "confirmatory baseline first) and per held-out domain (exploratory, t over seeds), 95% CIs, ROPE shaded.",
     "pareto": "{task}: primary metric against median time per meta-training step and per adaptation.",
     "speed_ratios": "Paired speed ratios per phase with 95% CIs; dashed: the paper's claimed speed-up.",
     "ranking": "Ranking of all methods (mean rank over task x domain blocks) with Wilcoxon + Holm cliques.",
