@@ -1,7 +1,7 @@
 """Test-only registrations, loaded by specs through ``[runtime] plugins = ["bench_plugin"]``.
 
 They exercise the plugin path the way a user would (a module imported in the
-driver and in every worker) and give the runner tests what no real entry
+orchestrator and in every worker) and give the runner tests what no real entry
 offers: a method that always diverges and a suite that lacks tasks.
 """
 

@@ -152,7 +152,7 @@ def check_reports_can_load(process_run: tuple[Path, Path, str]) -> None:
     from reports.load import load_run
 
     run = load_run(process_run[1])
-    assert len(run.cells) == 4 and not run.values.empty and run.spec["name"] == "micro"
+    assert len(run.cells) == 4 and not run.values.empty and run.spec.name == "micro"
 
 
 def check_inline_is_identical(process_run: tuple[Path, Path, str], tmp_path: Path) -> None:
