@@ -168,8 +168,9 @@ class Spec:
             c = self.comparisons
             out["comparisons"] = {"reference": c.reference, "baselines": list(c.baselines),
                                   "speed_claim": c.speed_claim, "speed_claim_phases": list(c.speed_claim_phases),
-                                  "alpha": c.alpha, "margins": dict(c.margins),
-                                  "confirmatory": list(c.family_baselines)}
+                                  "alpha": c.alpha, "margins": dict(c.margins)}
+            if c.family_baselines != ComparisonSpec(baselines=c.baselines).family_baselines:
+                out["comparisons"]["confirmatory"] = list(c.family_baselines)  # the default stays implicit
         if self.tuning is not None:
             out["tuning"] = dict(self.tuning)
         if runtime:
