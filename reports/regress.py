@@ -179,7 +179,9 @@ def _check_compatible(ctx: Context, base: dict[str, Any], partial: bool) -> pd.D
     if base.get("split_hash") != ctx.run.manifest.get("split_hash"):
         raise IncompatibleBaselineError(f"the baseline was made on split {str(base.get('split_hash'))[:12]}, this "
                                         f"run on {str(ctx.run.manifest.get('split_hash'))[:12]}. {hint}")
-    stored = base.get("method_configs", {})
+    stored = base.get("method_configs")
+    if not isinstance(stored, dict):
+        raise IncompatibleBaselineError(f"the baseline predates per-method configuration hashes. {hint}")
     mine = ctx.run.manifest.get("method_config_hashes") or {m: method_config_hash(ctx.run.manifest, m)
                                                             for m in ctx.design.methods}
     for m in ctx.design.methods:

@@ -49,7 +49,7 @@ def plant(tmp_path: Path, variant: str, original: str, speed_with: str | None = 
     methods = variant if speed_with is None else f"{variant},{speed_with}"
     out = tmp_path / "run"
     run = subprocess.run([*_cli(), "run", str(spec), "--out", str(out), "--methods", methods, "--seeds", "1",
-                          "--no-progress", "--workers", "1"], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                          "--no-progress", "--workers", "1", "--threads", "1"], cwd=ROOT, env=_env(), capture_output=True, text=True,
                          timeout=RUN_TIMEOUT_S, check=False)
     assert run.returncode == 0, run.stderr[-3000:]
     gate = subprocess.run([*_cli(), "regress", str(out), "--baseline", str(DEFAULT_BASELINE), "--partial",

@@ -47,7 +47,7 @@ def _env() -> dict[str, str]:
 
 def one_run(spec: str, methods: str, seeds: str, out: Path, workers: int) -> None:
     cmd = [*_cli(), "run", spec, "--out", str(out), "--overwrite", "--methods", methods, "--seeds", seeds,
-           "--no-progress", "--workers", str(workers)]
+           "--no-progress", "--workers", str(workers), "--threads", "1"]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"error: '{' '.join(cmd)}' exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
