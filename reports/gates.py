@@ -146,8 +146,12 @@ class QualityGate(GateKind):
             self.regime = f"training redrawn: {ev.cells.shape[0]} seeds x {ev.cells.shape[1]} task-domains"
         self.boots = bootstrap.crossed_means(ev.cells, gen, n_resamples)
         self.crossed = crossed_t(ev.cells)
+        if ev.same_training:  # the estimate and bounds that invert the signed-rank test: Hodges-Lehmann
+            g.estimate = hodges_lehmann(ev.episodes.ravel())
 
     def _bounds(self, level: float) -> tuple[float, float]:
+        if self.ev.same_training:
+            return signed_rank_bounds(self.ev.episodes.ravel(), level)
         lo, hi = bootstrap.lower_bound(self.boots, level), bootstrap.upper_bound(self.boots, level)
         if math.isfinite(self.crossed.se) and not self.ev.same_training:  # the more cautious construction
             lo, hi = min(lo, self.crossed.lower(level)), max(hi, self.crossed.upper(level))
@@ -162,7 +166,7 @@ class QualityGate(GateKind):
         g.bound = hi
         text = (f"effect {g.estimate:+.3g} margins (bounds [{lo:+.3g}, {hi:+.3g}]; {self.regime}; "
                 f"Holm p {g.p_adjusted:.3g})")
-        if not math.isnan(g.p_adjusted) and g.p_adjusted < alpha and g.estimate < -1.0:
+        if not math.isnan(g.p_adjusted) and g.p_adjusted < alpha and hi < -1.0:
             g.status, g.detail = REGRESSED, text + "; worse than the baseline beyond the margins"
         elif lo > 1.0:
             g.status, g.detail = IMPROVED, text + "; better than the baseline: consider --update-baseline"
@@ -170,6 +174,35 @@ class QualityGate(GateKind):
             g.status, g.detail = OK, text + "; non-inferior"
         else:
             g.status, g.detail = INCONCLUSIVE, text + "; the interval straddles -1 margin"
+
+
+def _walsh(d: np.ndarray) -> np.ndarray:
+    i, j = np.triu_indices(len(d))
+    return np.sort((d[i] + d[j]) / 2)
+
+
+def hodges_lehmann(d: np.ndarray) -> float:
+    """The pseudo-median of paired effects: the estimate the signed-rank test is about."""
+    d = np.asarray(d, dtype=float)
+    return float(np.median(_walsh(d))) if d.size else math.nan
+
+
+def signed_rank_bounds(d: np.ndarray, level: float) -> tuple[float, float]:
+    """One-sided (1 - level) bounds of the pseudo-median from the Walsh averages (signed-rank inversion).
+
+    The k-th smallest of the n(n+1)/2 Walsh averages, k the signed-rank statistic's lower critical value
+    (normal approximation), is the lower bound; the k-th largest the upper one. "Upper bound below -1"
+    is then the same statement as "the signed-rank test of worse-than-one-margin rejects".
+    """
+    d = np.asarray(d, dtype=float)
+    n = d.size
+    if n < 2:
+        return -math.inf, math.inf
+    w = _walsh(d)
+    mean, sd = n * (n + 1) / 4, math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+    k = int(max(0, math.floor(mean - float(stats.norm.ppf(1 - level)) * sd)))
+    k = min(k, len(w) - 1)
+    return float(w[k]), float(w[len(w) - 1 - k])
 
 
 def detectable_quality(baseline: np.ndarray, level: float, power: float = POWER) -> float | None:

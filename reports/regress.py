@@ -318,7 +318,7 @@ def compare(run: RunData, base: dict[str, Any], alpha: float = GATE_ALPHA, toler
         notes.append(f"{len(new)} gate(s) of this run are not in the baseline (e.g. {new[0]}); "
                      "update the baseline to gate them")
     speed_ok = base.get("speed_config") == speed_config_hash(run.manifest)
-    if not speed_ok:
+    if not speed_ok and speed_methods(run.timings):
         notes.append("the speed section differs from the baseline's (pairs, blocks, warm-up or threads): "
                      "speed gates cannot be paired; update the baseline")
     base_t = _baseline_timings(base)
