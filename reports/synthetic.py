@@ -188,6 +188,8 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
             t = YARDSTICK_SECONDS * cfg.machine * drift * math.exp(yard.normal(0, cfg.timing_noise))
             trows.append({"source": "speed", "method": "yardstick", "seed": 0, "phase": "yardstick", "block": b,
                           "pair": p, "idx": p, "seconds": t, "warmup": p < cfg.warmup})
+    # the speed section also records CPU seconds per phase (bench/speed.py); here equal to the wall clock
+    trows += [{**r, "phase": r["phase"] + ":cpu"} for r in trows if r["source"] == "speed"]
     timings = pd.DataFrame(trows, columns=["source", "method", "seed", "phase", "block", "pair", "idx",
                                            "seconds", "warmup"])
     costs = pd.DataFrame([{"method": m, "phase": ph, "flops": int(f * cfg.flops_factor.get(m, 1.0)),
