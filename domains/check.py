@@ -58,10 +58,11 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)  # suite-level: split, missing tasks
 
     def all_problems(self) -> list[str]:
+        """Every problem once (a file read by two tasks, e.g. an image, fails for both)."""
         out = list(self.problems)
         for d in self.domains:
             out += d.problems
-        return out
+        return list(dict.fromkeys(out))
 
 
 def describe_file(path: Path) -> str:
