@@ -117,7 +117,9 @@ def _spec(cfg: SyntheticConfig) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": cfg.suite, "suite": {"name": cfg.suite}, "methods": list(cfg.methods), "tasks": list(cfg.tasks),
         "seeds": cfg.seeds, "episodes": {"test_episodes": cfg.episodes},
-        "training": {"budget_steps": max(1, 10 * cfg.curve_steps)}, "comparisons": comp}
+        "training": {"budget_steps": max(1, 10 * cfg.curve_steps)}}
+    if comp.get("baselines"):  # a one-method run declares no comparisons (the reports then compare nothing)
+        data["comparisons"] = comp
     if cfg.speed_section and len(cfg.methods) >= 2:
         data["speed"] = {"methods": list(cfg.methods), "pairs": cfg.pairs, "blocks": cfg.blocks, "warmup": cfg.warmup}
     return parse_spec(data).to_dict()
