@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ class Prepared:
     split: dict[str, Any]
     workers: int
     threads: int
+    method_roles: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -118,7 +119,8 @@ def prepare(spec: Spec, expect_split: str | None = None) -> Prepared:
         image_size = runner.image_size_of(sampler, spec.tasks[0])
     except DataError as err:
         raise UserError(str(err)) from None
-    counts = {}
+    counts: dict[str, int] = {}
+    roles: dict[str, dict[str, Any]] = {}  # what reports need: control or not, and the tasks it is scored on
     for name in spec.method_names:
         try:
             method = runner.build_method(spec, name, image_size, sampler.split_hash, spec.seeds[0], torch.device("cpu"))
@@ -126,12 +128,14 @@ def prepare(spec: Spec, expect_split: str | None = None) -> Prepared:
             raise UserError(f"method '{name}' cannot be built from the spec: {runner.one_line(err)}. "
                             f"Fix [methods.{name}] or [training].") from None
         counts[name] = method.parameter_count()
+        roles[name] = {"control": method.control,
+                       "tasks": None if method.scored_tasks is None else [t for t in spec.tasks if method.scores(t)]}
     workers, threads = sizing(spec, device, len(spec.methods) * len(spec.seeds))
     warmup = spec.speed.warmup if spec.speed is not None else 3
     plan = runner.Plan(spec=spec.to_dict(), image_size=image_size, split_hash=sampler.split_hash,
                        test_domains=test_domains, device=str(device), threads=threads, warmup=warmup,
                        cost_seed=spec.seeds[0])
-    return Prepared(spec, plan, device, counts, sampler.split.to_json_dict(), workers, threads)
+    return Prepared(spec, plan, device, counts, sampler.split.to_json_dict(), workers, threads, roles)
 
 
 def check_writable(run_dir: Path, overwrite: bool) -> None:
@@ -167,6 +171,7 @@ def start(spec: Spec, run_dir: Path | None, overwrite: bool, progress: bool) -> 
     manifest = build_manifest(spec, prepared.split, prepared.plan.split_hash, prepared.device, prepared.threads,
                               available_cores(), prepared.parameter_counts, prepared.plan.image_size,
                               prepared.plan.test_domains, runtime)
+    manifest["method_roles"] = prepared.method_roles
     store = Store.create(run_dir / STORE_NAME, manifest)
     return execute(prepared, store, run_dir, progress)
 
@@ -194,6 +199,8 @@ def resume(run_dir: Path, spec_given: Spec | None, runtime_overrides: dict[str, 
     changes = {k: v for k, v in runtime_overrides.items() if k not in ("device", "threads")}
     spec = stored.with_overrides(**changes, threads=threads)
     prepared = prepare(spec, expect_split=manifest["split_hash"])
+    if "method_roles" not in manifest:  # a store written before the manifest recorded them
+        store.set_manifest(method_roles=prepared.method_roles)
     return execute(prepared, store, run_dir, progress)
 
 

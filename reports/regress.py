@@ -128,7 +128,8 @@ def prepare(run: RunData) -> Context:
 def gate_ids(ctx: Context) -> list[str]:
     """Every gate a run supports, in a stable order (stored in the baseline; one pytest test each)."""
     ids = ["numerics"]
-    ids += [f"quality/{m}/{t}/{ctx.primary[t].name}" for m in ctx.design.methods for t in ctx.design.tasks]
+    ids += [f"quality/{m}/{t}/{ctx.primary[t].name}" for m in ctx.design.methods for t in ctx.design.tasks
+            if ctx.design.scores(m, t)]
     speed = clean(ctx.run.timings, "speed")
     for base in ctx.baselines:
         for phase in SPEED_PHASES:
