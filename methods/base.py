@@ -111,6 +111,7 @@ class Method(ABC):
     name: str = ""
     control: bool = False  # a control (constant, scratch, protonet): shown beside methods, never in the confirmatory family
     scored_tasks: tuple[str, ...] | None = None  # tasks this method is scored on (None: every task of the spec)
+    tunable: bool = True  # False: no learning rate matters (the constant control); 'mtml-bench tune' skips it
 
     def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
         self.config, self.tasks, self.device, self.seed = config, tuple(tasks), device, seed

@@ -99,6 +99,7 @@ def _stack(sampler: EpisodeSampler, task: str) -> Batch:
 class Constant(Method):
     name = "constant"
     control = True
+    tunable = False
 
     def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
         super().__init__(config, tasks, device, seed)
