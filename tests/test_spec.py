@@ -180,7 +180,7 @@ def test_file_errors_are_one_line(tmp_path: Path) -> None:
         load_spec(bad)
     with pytest.raises(SpecError, match=r"spec file .*missing.toml does not exist"):
         load_spec(tmp_path / "missing.toml")
-    with pytest.raises(SpecError, match=r"unknown spec 'smok'. Give a shipped spec \(smoke, standard, paper\)"):
+    with pytest.raises(SpecError, match=r"unknown spec 'smok'. Give a shipped spec \(smoke, standard, ablations, paper\)"):
         load_spec("smok")
 
 
