@@ -30,7 +30,7 @@ from bench.errors import SpecError
 from domains.tasks import TASK_NAMES
 from methods.phases import SPEED_PHASES
 
-SHIPPED = ("smoke", "standard", "paper")
+SHIPPED = ("smoke", "standard", "ablations", "paper")
 EXECUTORS = ("inline", "process", "ray")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Every seed index is listed in the spec stored in the run's manifest and every (method, seed) is a
@@ -71,6 +71,8 @@ class TrainingSpec:
     pretrain_steps: int = 0
     budget_steps: int | None = None
     budget_seconds: float | None = None
+    curve_every: int | None = None  # learning curves: score the fixed meta-val episodes every this many steps
+    curve_episodes: int = 4  # fixed meta-val episodes per task for the learning curves (same for every method)
 
 
 @dataclass(frozen=True)
@@ -431,7 +433,9 @@ def _training(r: _Reader) -> TrainingSpec:
                      test_inner_steps=_int(r, "test_inner_steps", d.test_inner_steps, low=0),
                      pretrain_steps=_int(r, "pretrain_steps", d.pretrain_steps, low=0),
                      budget_steps=_int(r, "budget_steps", d.budget_steps),
-                     budget_seconds=_positive(r, "budget_seconds", d.budget_seconds))
+                     budget_seconds=_positive(r, "budget_seconds", d.budget_seconds),
+                     curve_every=_int(r, "curve_every", d.curve_every),
+                     curve_episodes=_int(r, "curve_episodes", d.curve_episodes))
     r.finish()
     if t.budget_steps is None and t.budget_seconds is None:
         raise _fail("training.budget_steps", None, "set budget_steps or budget_seconds (or both); "
