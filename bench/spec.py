@@ -30,9 +30,12 @@ from bench.errors import SpecError
 from domains.tasks import TASK_NAMES
 from methods.phases import SPEED_PHASES
 
-SHIPPED = ("smoke", "standard", "paper")
+SHIPPED = ("smoke", "standard", "ablations", "paper")
 EXECUTORS = ("inline", "process", "ray")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Every seed index is listed in the spec stored in the run's manifest and every (method, seed) is a
+# cell with its own store rows, so a count beyond this is refused before a tuple of it is built.
+MAX_SEEDS = 100_000
 _MISSING = object()
 
 
@@ -68,6 +71,8 @@ class TrainingSpec:
     pretrain_steps: int = 0
     budget_steps: int | None = None
     budget_seconds: float | None = None
+    curve_every: int | None = None  # learning curves: score the fixed meta-val episodes every this many steps
+    curve_episodes: int = 4  # fixed meta-val episodes per task for the learning curves (same for every method)
 
 
 @dataclass(frozen=True)
@@ -403,6 +408,8 @@ def _seeds(top: _Reader) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise _fail("seeds", value, "must be a seed count >= 1 or a list of distinct seed indices >= 0")
+        if value > MAX_SEEDS:
+            raise _fail("seeds", value, f"is more seeds than a run can list and store; the limit is {MAX_SEEDS}")
         return tuple(range(value))
     if (isinstance(value, list | tuple) and value
             and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)
@@ -439,7 +446,9 @@ def _training(r: _Reader) -> TrainingSpec:
                      test_inner_steps=_int(r, "test_inner_steps", d.test_inner_steps, low=0),
                      pretrain_steps=_int(r, "pretrain_steps", d.pretrain_steps, low=0),
                      budget_steps=_int(r, "budget_steps", d.budget_steps),
-                     budget_seconds=_positive(r, "budget_seconds", d.budget_seconds))
+                     budget_seconds=_positive(r, "budget_seconds", d.budget_seconds),
+                     curve_every=_int(r, "curve_every", d.curve_every),
+                     curve_episodes=_int(r, "curve_episodes", d.curve_episodes))
     r.finish()
     if t.budget_steps is None and t.budget_seconds is None:
         raise _fail("training.budget_steps", None, "set budget_steps or budget_seconds (or both); "
@@ -530,6 +539,8 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             values = tuple(int(s) for s in text.split(",") if s.strip())
             if values and all(v >= 0 for v in values) and len(set(values)) == len(values):
                 return values
+        elif int(text) > MAX_SEEDS:
+            raise SpecError(f"--seeds {text}: more seeds than a run can list and store; the limit is {MAX_SEEDS}")
         elif int(text) >= 1:
             return tuple(range(int(text)))
     except ValueError:

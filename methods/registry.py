@@ -21,6 +21,7 @@ METHOD_MODULES: tuple[str, ...] = (
     "methods.maml",
     "methods.maml_higher",
     "methods.multitask",
+    "methods.controls",
 )
 
 METHODS: Registry[type[Method]] = Registry("method", builtins=METHOD_MODULES)

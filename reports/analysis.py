@@ -20,10 +20,13 @@ import numpy as np
 import pandas as pd
 
 from bench.spec import SPEED_PHASES, ComparisonSpec
+from reports import bootstrap
+from reports.convergence import WARNING, Convergence, check_convergence
 from reports.design import Design, cell_means, check_design, comparisons, impute_failures, matrix
 from reports.effects import Effect, MeanCI, mean_with_ci, paired_effect
 from reports.errors import ReportError
 from reports.inference import DECISIONS, UNDECIDED, Ranking, bh, decide, decision_p, holm, rank_methods
+from reports.learned import UNINTERPRETABLE, Learned, check_learned
 from reports.load import RunData
 from reports.metricinfo import MetricInfo, primary_metrics, run_metrics
 from reports.power import detectable, detectable_ratio, standard_error
@@ -47,6 +50,8 @@ class Analysis:
     rankings: dict[str, Ranking]  # per task, plus 'all tasks'
     sensitivity: list[Effect] = field(default_factory=list)  # confirmatory comparisons without failed seeds
     notes: list[str] = field(default_factory=list)
+    learned: Learned = field(default_factory=Learned)  # "Is each task learned?" (controls, adaptation gains)
+    convergence: list[Convergence] = field(default_factory=list)  # per method and task, from the learning curves
 
     @property
     def alpha(self) -> float:
@@ -100,7 +105,21 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> An
     family_bases = set(comp.family_baselines)
     method_means = [mean_with_ci(matrix(means, m, t, primary[t].name, seeds, design.domains[t]), method=m, task=t,
                                  metric=primary[t].name, alpha=alpha)
-                    for t in design.tasks for m in design.methods]
+                    for t in design.tasks for m in design.methods if design.scores(m, t)]
+
+    def margin(info: MetricInfo) -> float:
+        return _margin(comp, info)
+
+    # "Is each task learned?" first: every method against the constant control, Holm within the section.
+    gen = bootstrap.rng()
+    kept_seeds = design.values["seed"].isin(design.seeds) & design.values["method"].isin(design.methods)
+    unadapted = run.unadapted[run.unadapted["method"].isin(design.methods) & run.unadapted["seed"].isin(design.seeds)]
+    learned = check_learned(design.values[kept_seeds], unadapted, design.methods, design.seeds, design.tasks,
+                            design.domains, primary, comp.reference, comp.baselines[0] if comp.baselines else None,
+                            alpha, gen, bootstrap.DEFAULT_RESAMPLES, margin)
+    convergence = check_convergence(run.val_curve[run.val_curve["method"].isin(design.methods)], primary, alpha,
+                                    margin)
+
     effects, secondary = _effects(values, seeds, design, comp, infos, primary)
     sensitivity: list[Effect] = []
     if design.failed_cells:  # the complete-case result: what dropping the failed seeds would have shown
@@ -146,13 +165,16 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> An
         e.mde = detectable(se, df, alpha, m if e.family in ("confirmatory", "sensitivity") else 1)
     for r in speed:
         r.verdict = speed_verdict(r, alpha)
+    for e in effects + secondary:
+        if e.task in learned.not_learned:  # comparing near-trivial predictors: neither a win nor a loss
+            e.verdict = UNINTERPRETABLE
 
     rankings: dict[str, Ranking] = {}
     blocks = []
     for task in design.tasks:
         info = primary[task]
         sub = means[(means["task"] == task) & (means["metric"] == info.name)]
-        wide = sub.groupby(["domain", "method"])["value"].mean().unstack("method")[design.methods]
+        wide = sub.groupby(["domain", "method"])["value"].mean().unstack("method")[design.compared]
         oriented = wide.apply(lambda col, i=info: pd.Series(i.oriented(col), index=col.index))
         rankings[task] = rank_methods(oriented, alpha)
         blocks.append(oriented.set_axis([f"{task}/{d}" for d in oriented.index], axis=0))
@@ -161,6 +183,15 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> An
 
     flops = [row for base in comp.baselines for row in flop_ratios(run.costs, comp.reference, base)]
     notes = []
+    for task in learned.not_learned:
+        notes.append(f"{task} is NOT LEARNED: {learned.reasons[task]}. Its comparisons of "
+                     f"{comp.reference} with the baselines are uninterpretable.")
+    if not learned.available:
+        notes.append(learned.why_unavailable + ".")
+    unconverged = [c for c in convergence if not c.converged]
+    for c in unconverged:
+        notes.append(f"{c.method} on {c.task}: {WARNING} (the meta-val {c.metric} still improved from step "
+                     f"{c.start_step} to {c.end_step}, Holm p = {c.p_holm:.3g}).")
     if len(design.seeds) < 5:
         notes.append(f"only {len(design.seeds)} seed(s): seed-level uncertainty is poorly estimated "
                      "(statistics.md §3.4 asks for at least 5).")
@@ -183,7 +214,8 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> An
     return Analysis(run=run, design=design, comparisons=comp, metrics={n: infos[n] for n in names},
                     primary=primary, means=means, method_means=method_means, effects=effects,
                     secondary=secondary, speed=speed, phase_times=phase_times(run.timings, alpha),
-                    flops=flops, rankings=rankings, sensitivity=sensitivity, notes=notes)
+                    flops=flops, rankings=rankings, sensitivity=sensitivity, notes=notes,
+                    learned=learned, convergence=convergence)
 
 
 def _effects(values: pd.DataFrame, seeds: list[int], design: Design, comp: ComparisonSpec,

@@ -25,6 +25,7 @@ import pandas as pd
 from bench.spec import ComparisonSpec, Spec
 from reports.errors import DesignError, HarnessError, ReportError
 from reports.load import RunData
+from reports.roles import Role, method_roles
 
 MAX_LISTED = 20
 
@@ -44,6 +45,19 @@ class Design:
     all_seeds: list[int] = field(default_factory=list)  # every seed of the spec
     finished_values: pd.DataFrame | None = None  # episode values of every finished cell of the kept methods
     failed_cells: list[tuple[str, int]] = field(default_factory=list)  # (method, seed) failed, method kept
+    roles: dict[str, Role] = field(default_factory=dict)  # method -> control or not, tasks it is scored on
+
+    @property
+    def controls(self) -> list[str]:
+        return [m for m in self.methods if self.roles.get(m, Role()).control]
+
+    @property
+    def compared(self) -> list[str]:
+        """The methods that are not controls: the ones rankings and comparisons are about."""
+        return [m for m in self.methods if not self.roles.get(m, Role()).control]
+
+    def scores(self, method: str, task: str) -> bool:
+        return self.roles.get(method, Role()).scores(task)
 
 
 def _format_missing(missing: list[dict[str, object]]) -> str:
@@ -78,10 +92,14 @@ def check_design(run: RunData) -> Design:
             if domain not in seen:
                 missing.append({"task": task, "domain": domain, "what": "held-out domain with no values"})
 
-    # The grid each done cell must cover: the union over all done cells, per task.
-    grid = vals[["task", "domain", "episode", "metric"]].drop_duplicates()
+    # The grid each done cell must cover: the union over all done cells, per task, restricted to the
+    # tasks its method is scored on (a classification-only control covers classification alone).
+    roles = method_roles(run.manifest, methods)
+    full_grid = vals[["task", "domain", "episode", "metric"]].drop_duplicates()
     counts = vals.groupby(["method", "seed"]).size()
     for m, s in sorted(done_keys):
+        role = roles.get(m)
+        grid = full_grid if role is None or role.tasks is None else full_grid[full_grid["task"].isin(role.tasks)]
         n = int(counts.get((m, s), 0))
         if n == len(grid):
             continue
@@ -117,7 +135,8 @@ def check_design(run: RunData) -> Design:
     return Design(methods=kept, seeds=kept_seeds, tasks=tasks, domains=domains, values=use,
                   failures=[{"method": f["method"], "seed": int(f["seed"]), "reason": f["reason"]} for f in failures],
                   excluded_methods=excluded_methods, excluded_seeds=excluded_seeds, all_seeds=list(seeds),
-                  finished_values=finished, failed_cells=sorted((m, s) for m, s in failed if m in kept and s in seeds))
+                  finished_values=finished, failed_cells=sorted((m, s) for m, s in failed if m in kept and s in seeds),
+                  roles={m: roles[m] for m in kept})
 
 
 def impute_failures(design: Design, lower_is_better: dict[str, bool]) -> tuple[pd.DataFrame, list[int]]:

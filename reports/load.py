@@ -23,7 +23,10 @@ from bench.spec import Spec, parse_spec
 from bench.store import STORE_NAME, TABLES, Store
 from reports.errors import HarnessError, ReportError
 
-REQUIRED = ("cells", "metric_values", "timing_samples", "phase_costs", "training_curve")  # speed_blocks came later
+REQUIRED = ("cells", "metric_values", "timing_samples", "phase_costs", "training_curve")
+OPTIONAL_TABLES = ("speed_blocks", "unadapted_values", "val_curve")  # absent in stores of older runs
+VALUE_COLUMNS = ("method", "seed", "task", "domain", "episode", "metric", "value")
+CURVE_COLUMNS = ("method", "seed", "step", "task", "domain", "episode", "metric", "value")
 
 
 @dataclass
@@ -39,6 +42,10 @@ class RunData:
     curves: pd.DataFrame  # method, seed, step, elapsed, loss, task_losses
     speed_blocks: pd.DataFrame = field(  # block, status, reason: the interleaved speed section's processes
         default_factory=lambda: pd.DataFrame(columns=["block", "status", "reason"]))
+    unadapted: pd.DataFrame = field(  # as values, the same episodes scored before adaptation (zero steps)
+        default_factory=lambda: pd.DataFrame(columns=list(VALUE_COLUMNS)))
+    val_curve: pd.DataFrame = field(  # learning curves: fixed meta-val episodes scored every K meta-train steps
+        default_factory=lambda: pd.DataFrame(columns=list(CURVE_COLUMNS)))
 
     @property
     def run_dir(self) -> Path:
@@ -93,11 +100,16 @@ def load_run(run: Path | str) -> RunData:
         raise HarnessError(f"cannot open the store {path}: {err}") from None
     except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
         raise HarnessError(f"cannot read the store {path}: {exc}. The file is damaged; re-run the benchmark.") from exc
+    empty = {"speed_blocks": ["block", "status", "reason"], "unadapted_values": list(VALUE_COLUMNS),
+             "val_curve": list(CURVE_COLUMNS)}
+    optional = {t: frames[t] if t in frames else pd.DataFrame(columns=empty[t]) for t in OPTIONAL_TABLES}
     values = frames["metric_values"]
     values["value"] = values["value"].astype(float)
     timings = frames["timing_samples"]
     timings["seconds"] = timings["seconds"].astype(float)
     timings["warmup"] = timings["warmup"].astype(bool)
-    blocks = frames.get("speed_blocks", pd.DataFrame(columns=["block", "status", "reason"]))
+    for table in ("unadapted_values", "val_curve"):
+        optional[table]["value"] = optional[table]["value"].astype(float)
     return RunData(path=path, manifest=manifest, cells=frames["cells"], values=values, timings=timings,
-                   costs=frames["phase_costs"], curves=frames["training_curve"], speed_blocks=blocks)
+                   costs=frames["phase_costs"], curves=frames["training_curve"], speed_blocks=optional["speed_blocks"],
+                   unadapted=optional["unadapted_values"], val_curve=optional["val_curve"])

@@ -14,6 +14,7 @@ import jinja2
 
 from reports import figures, tables
 from reports.analysis import Analysis
+from reports.learned import NOT_LEARNED
 from reports.summary import write_summary
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -26,6 +27,9 @@ FIGURE_TITLES = {
     "speed_ratios": "Paired speed ratios per phase with 95% CIs; dashed: the paper's claimed speed-up.",
     "ranking": "Ranking of all methods (mean rank over task x domain blocks) with Wilcoxon + Holm cliques.",
     "training_curves": "Meta-training curves (outer loss) against steps and wall-clock seconds.",
+    "learned": "Is each task learned? Each method after adaptation (filled) and before (hollow) against the "
+               "constant control (dashed).",
+    "learning_curves": "{task}: primary metric on the fixed meta-val episodes against meta-training steps.",
 }
 
 
@@ -62,6 +66,10 @@ def _sections(a: Analysis, tabs: dict[str, tables.Table], figs: dict[str, Path],
 
     sections = [
         {"heading": OPENING, "items": [table("claims")]},
+        {"heading": "Is each task learned?", "items": [table("learned"), *fig_items("learned"),
+                                                       table("adaptation_gain")]},
+        {"heading": "Learning curves and convergence", "items": [table("convergence"),
+                                                                 *fig_items("learning_curves")]},
         {"heading": "Main results", "items": [table("main"), table("comparisons"), *fig_items("forest"),
                                               table("sensitivity")]},
         {"heading": "Speed", "items": [table("speed"), *fig_items("speed_ratios"), table("flops"),
@@ -93,6 +101,12 @@ def _meta(a: Analysis) -> list[tuple[str, str]]:
             ("environment", env_text)]
 
 
+def not_learned_flags(a: Analysis) -> list[str]:
+    """The banner lines that open the report, one per task no declared method learned."""
+    return [f"{NOT_LEARNED}: {task}. {a.learned.reasons[task]}; its {a.comparisons.reference}-versus-baseline "
+            "comparisons are uninterpretable." for task in a.learned.not_learned]
+
+
 def _failures(a: Analysis) -> list[str]:
     cells = [f"{f['method']} seed {f['seed']}: {f['reason']}" for f in a.design.failures]
     blocks = [f"speed block {f['block']}: {f['reason']}" for f in a.run.speed_failures]
@@ -111,10 +125,11 @@ def write_report(a: Analysis, out: Path) -> Path:
     sections = _sections(a, tabs, figs, Path("figures"))
     title = f"mtml-bench report: {a.run.manifest.get('suite', a.run.run_dir.name)}"
 
-    # the verdict on the paper's claims opens the report, before any detail
+    # the verdict on the paper's claims opens the report, right after the not-learned flags
     opening = [s for s in sections if s["heading"] == OPENING]
     sections = [s for s in sections if s["heading"] != OPENING]
-    md = [f"# {title}", ""]
+    flags = not_learned_flags(a)
+    md = [f"# {title}", ""] + [f"**{flag}**\n" for flag in flags]
     for s in opening:
         md += [f"## {s['heading']}", ""] + [line for item in s["items"] for line in (f"*{item.title}*", "",
                                                                                    item.markdown, "")]
@@ -131,7 +146,8 @@ def write_report(a: Analysis, out: Path) -> Path:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined)
-    html = env.get_template("report.html.j2").render(title=title, opening=opening, meta=_meta(a), notes=a.notes,
+    html = env.get_template("report.html.j2").render(title=title, flags=flags, opening=opening, meta=_meta(a),
+                                                     notes=a.notes,
                                                      failures=failures, sections=sections,
                                                      store=a.run.path.name)
     index = out / "index.html"

@@ -58,6 +58,7 @@ def _value(info: MetricInfo, q: np.ndarray) -> np.ndarray:
 
 
 PHASE_SECONDS = {"meta_train_step": 0.030, "adapt": 0.010, "infer": 0.002, "data": 0.001}
+YARDSTICK_SECONDS = 0.015
 PHASE_FLOPS = {"meta_train_step": 4_000_000_000, "adapt": 600_000_000, "infer": 50_000_000}
 
 
@@ -72,6 +73,7 @@ class SyntheticConfig:
     effects: Mapping[str, float | Mapping[str, float]] = field(default_factory=lambda: {"afr": 0.05})
     # time of each method relative to the first baseline: afr 1/1.8 = 1.8x faster
     speed: Mapping[str, float] = field(default_factory=lambda: {"afr": 1 / 1.8, "fomaml": 0.8})
+    machine: float = 1.0  # every time (yardstick included) x this: a slower or faster machine
     flops_factor: Mapping[str, float] = field(default_factory=lambda: {"afr": 0.5, "fomaml": 0.7})
     sd_domain: float = 0.05
     sd_seed: float = 0.01
@@ -93,6 +95,11 @@ class SyntheticConfig:
     comparisons: Mapping[str, Any] | None = None
     speed_section: bool = True
     secondary: bool = False  # also record one secondary metric for depth and normals
+    adaptation_gain: float = 0.1  # effect units: before-adaptation values are this much worse (unadapted_values)
+    val_curve_points: int = 0  # > 0: learning curves on meta-val episodes with this many checkpoints (val_curve)
+    val_curve_episodes: int = 8  # meta-val episodes per task and seed on those curves
+    improving: Sequence[str] = ()  # methods whose learning curves still improve at the end of the budget
+    controls: Sequence[str] = ()  # methods recorded as controls in the manifest's method_roles
 
     def planted(self, method: str, task: str) -> float:
         e = self.effects.get(method, 0.0)
@@ -115,7 +122,9 @@ def _spec(cfg: SyntheticConfig) -> dict[str, Any]:
     data: dict[str, Any] = {
         "name": cfg.suite, "suite": {"name": cfg.suite}, "methods": list(cfg.methods), "tasks": list(cfg.tasks),
         "seeds": cfg.seeds, "episodes": {"test_episodes": cfg.episodes},
-        "training": {"budget_steps": max(1, 10 * cfg.curve_steps)}, "comparisons": comp}
+        "training": {"budget_steps": max(1, 10 * cfg.curve_steps)}}
+    if comp.get("baselines"):  # a one-method run declares no comparisons (the reports then compare nothing)
+        data["comparisons"] = comp
     if cfg.speed_section and len(cfg.methods) >= 2:
         data["speed"] = {"methods": list(cfg.methods), "pairs": cfg.pairs, "blocks": cfg.blocks, "warmup": cfg.warmup}
     return parse_spec(data).to_dict()
@@ -133,6 +142,7 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
     failed = {(m, s): r for m, s, r in cfg.failed}
     skipped = set(cfg.missing)
     rows: list[tuple[Any, ...]] = []
+    before_rows: list[tuple[Any, ...]] = []
     for task in cfg.tasks:
         doms = [f"{task[:3]}-d{j:02d}" for j in range(cfg.domains)]
         dom_eff = world.normal(0, cfg.sd_domain, cfg.domains)
@@ -149,9 +159,11 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
                 for info in _task_metrics(cfg, task):  # secondary metrics follow the same quality, plus noise
                     extra = 0.0 if info.primary else g.normal(0, cfg.sd_noise, q.shape)
                     val = _value(info, q + extra)
+                    initial = _value(info, q + extra - cfg.adaptation_gain + g.normal(0, cfg.sd_noise, q.shape))
                     for j, dom in enumerate(doms):
                         for e in range(cfg.episodes):
                             rows.append((m, s, task, dom, e, info.name, float(val[j, e])))
+                            before_rows.append((m, s, task, dom, e, info.name, float(initial[j, e])))
     values = pd.DataFrame(rows, columns=["method", "seed", "task", "domain", "episode", "metric", "value"])
     for m, s in cfg.inf_values:
         idx = values.index[(values["method"] == m) & (values["seed"] == s)][0]
@@ -162,14 +174,16 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
          "parameters": 100_000 + 1000 * i, "wall_seconds": 1.0, "finished_at": "2026-01-01T00:00:00Z"}
         for i, m in enumerate(methods) for s in seeds if (m, s) not in skipped])
 
-    speed_of = {m: float(cfg.speed.get(m, 1.0)) for m in methods}
+    speed_of = {m: float(cfg.speed.get(m, 1.0)) * cfg.machine for m in methods}
     trows: list[dict[str, Any]] = []
+    drifts: dict[int, float] = {}
     for phase, base in PHASE_SECONDS.items():
         if cfg.speed_section:
             for b in range(cfg.blocks):
                 if b in dict(cfg.failed_blocks):
                     continue
-                drift = math.exp(g.normal(0, 0.2))  # a fresh process on a busy machine: common to all methods
+                # a fresh process on a busy machine: common to all methods and phases of the block
+                drift = drifts.setdefault(b, math.exp(g.normal(0, 0.2)))
                 for p in range(cfg.warmup + cfg.pairs):
                     order = list(g.permutation(methods))  # randomised order within each round
                     for m in order:
@@ -183,6 +197,14 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
                     t = base * speed_of[m] * math.exp(g.normal(0, cfg.timing_noise + 0.05))
                     trows.append({"source": "cell", "method": m, "seed": s, "phase": phase, "block": 0, "pair": 0,
                                   "idx": i, "seconds": t, "warmup": False})
+    yard = np.random.default_rng([cfg.seed, 1])  # its own stream: the other draws stay as they were
+    for b, drift in sorted(drifts.items()):  # the speed section's yardstick (bench/yardstick.py), once per pair
+        for p in range(cfg.warmup + cfg.pairs):
+            t = YARDSTICK_SECONDS * cfg.machine * drift * math.exp(yard.normal(0, cfg.timing_noise))
+            trows.append({"source": "speed", "method": "yardstick", "seed": 0, "phase": "yardstick", "block": b,
+                          "pair": p, "idx": p, "seconds": t, "warmup": p < cfg.warmup})
+    # the speed section also records CPU seconds per phase (bench/speed_section.py); here equal to the wall clock
+    trows += [{**r, "phase": r["phase"] + ":cpu"} for r in trows if r["source"] == "speed"]
     timings = pd.DataFrame(trows, columns=["source", "method", "seed", "phase", "block", "pair", "idx",
                                            "seconds", "warmup"])
     costs = pd.DataFrame([{"method": m, "phase": ph, "flops": int(f * cfg.flops_factor.get(m, 1.0)),
@@ -201,6 +223,26 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
                               "elapsed": step * PHASE_SECONDS["meta_train_step"] * speed_of[m], "loss": loss,
                               "task_losses": json.dumps({t: loss for t in cfg.tasks})})
     curves = pd.DataFrame(crows, columns=["method", "seed", "step", "elapsed", "loss", "task_losses"])
+    vrows = []
+    budget = 10 * max(cfg.val_curve_points - 1, 1)
+    for task in cfg.tasks if cfg.val_curve_points else ():
+        info = _primary(task)
+        for m in methods:
+            for s in seeds:
+                if (m, s) in skipped or (m, s) in failed:
+                    continue
+                ep_q = g.normal(0, cfg.sd_episode, cfg.val_curve_episodes)
+                for k in range(cfg.val_curve_points):
+                    step = 10 * k
+                    # plateaued methods reach their level within the first fifth of the budget; improving ones
+                    # gain 0.3 effect units linearly to the very end
+                    shape = step / budget if m in cfg.improving else 1 - math.exp(-step / (0.05 * budget))
+                    q = (cfg.planted(m, task) - 0.3 + 0.3 * shape + ep_q
+                         + g.normal(0, cfg.sd_noise, cfg.val_curve_episodes))
+                    for e, v in enumerate(_value(info, q)):
+                        vrows.append((m, s, step, task, f"{task[:3]}-val", e, info.name, float(v)))
+    val_curve = pd.DataFrame(vrows, columns=["method", "seed", "step", "task", "domain", "episode", "metric",
+                                             "value"])
     spec = _spec(cfg)
     manifest = {
         "schema": 1, "spec": spec, "spec_hash": _hash(spec), "split_hash": _hash([cfg.tasks, cfg.domains]),
@@ -209,13 +251,15 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
                         "cores": 2, "threads": {"torch": 1, "interop": 1}, "device": "cpu"},
         "parameter_counts": {m: 100_000 + 1000 * i for i, m in enumerate(methods)},
         "metrics": {m.name: m.to_json() for t in cfg.tasks for m in _task_metrics(cfg, t)},
+        "method_roles": {m: {"control": m in cfg.controls, "tasks": None} for m in methods},
     }
     blocks = pd.DataFrame([{"block": b, "status": "failed" if b in dict(cfg.failed_blocks) else "done",
                             "reason": dict(cfg.failed_blocks).get(b), "finished_at": "2026-01-01T00:00:00Z"}
                            for b in range(cfg.blocks)] if cfg.speed_section else [],
                           columns=["block", "status", "reason", "finished_at"])
     return RunData(path=Path(path), manifest=manifest, cells=cells, values=values, timings=timings, costs=costs,
-                   curves=curves, speed_blocks=blocks)
+                   curves=curves, speed_blocks=blocks,
+                   unadapted=pd.DataFrame(before_rows, columns=list(values.columns)), val_curve=val_curve)
 
 
 def write_store(run: RunData, path: Path | str) -> Path:
@@ -228,7 +272,8 @@ def write_store(run: RunData, path: Path | str) -> Path:
     try:
         for table, frame in (("cells", run.cells), ("metric_values", run.values), ("timing_samples", run.timings),
                              ("phase_costs", run.costs), ("training_curve", run.curves),
-                             ("speed_blocks", run.speed_blocks)):
+                             ("speed_blocks", run.speed_blocks), ("unadapted_values", run.unadapted),
+                             ("val_curve", run.val_curve)):
             store.write_rows(table, frame)
     finally:
         store.close()
