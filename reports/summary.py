@@ -51,10 +51,10 @@ def build_summary(a: Analysis) -> dict[str, Any]:
     learned = a.learned
     summary = {
         "schema": SCHEMA,
-        "claims": claim_rows(a),
-        "confirmatory": {"decided": a.decided(), "of": len(a.confirmatory), "family_size": a.family_size},
         "not_learned": [{"task": t, "flag": NOT_LEARNED, "reason": learned.reasons[t],
                          "comparisons": UNINTERPRETABLE} for t in learned.not_learned],
+        "claims": claim_rows(a),
+        "confirmatory": {"decided": a.decided(), "of": len(a.confirmatory), "family_size": a.family_size},
         "learned": {"control": CONTROL, "available": learned.available,
                     "checks": [{"method": c.method, "task": c.task, "metric": c.metric,
                                 "control": c.method in a.design.controls, "constant": c.control_value,

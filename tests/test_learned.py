@@ -36,7 +36,7 @@ def _config(afr_depth: float, improving: tuple[str, ...] = ()) -> SyntheticConfi
 
 @pytest.fixture(scope="module")
 def flagged(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_report(write_run(_config(afr_depth=0.0), tmp_path_factory.mktemp("flagged")), n_resamples=100)
+    return build_report(write_run(_config(afr_depth=0.0), tmp_path_factory.mktemp("flagged")))
 
 
 def test_not_learned_flag_opens_every_report_when_a_method_equals_constant(flagged: Path) -> None:
@@ -58,7 +58,7 @@ def test_not_learned_flag_opens_every_report_when_a_method_equals_constant(flagg
 
 
 def test_no_flag_when_every_declared_method_beats_constant() -> None:
-    a = analyse(make_run(_config(afr_depth=0.6)), n_resamples=100)
+    a = analyse(make_run(_config(afr_depth=0.6)))
     assert a.learned.not_learned == [] and not_learned_flags(a) == []
     assert build_summary(a)["not_learned"] == []
     assert all(c.learned for c in a.learned.checks)
@@ -88,7 +88,7 @@ def test_learned_section_and_curves_are_in_the_report(flagged: Path) -> None:
 
 
 def test_convergence_flags_a_planted_still_improving_curve() -> None:
-    a = analyse(make_run(_config(afr_depth=0.6, improving=("afr",))), n_resamples=50)
+    a = analyse(make_run(_config(afr_depth=0.6, improving=("afr",))))
     verdicts = {(c.method, c.task): c for c in a.convergence}
     assert all(not verdicts[("afr", t)].converged for t in TASKS)
     assert all(verdicts[("maml", t)].converged for t in TASKS)
@@ -121,7 +121,7 @@ def test_last_quarter_uses_the_checkpoint_at_three_quarters() -> None:
 
 def test_a_run_without_constant_says_so(tmp_path: Path) -> None:
     cfg = SyntheticConfig(methods=("afr", "maml"), domains=5, seeds=2, episodes=2, seed=3)
-    a = analyse(load_run(write_run(cfg, tmp_path)), n_resamples=100)
+    a = analyse(load_run(write_run(cfg, tmp_path)))
     assert not a.learned.available and a.learned.checks == []
     assert any("no 'constant' control" in note for note in a.notes)
     assert registry_metrics(["accuracy"])  # the registry the synthetic store uses is importable

@@ -68,7 +68,7 @@ def test_summary_json_follows_the_contract(report: Path):
         assert {"effect", "ci", "p_wilcoxon", f"p_{adj}", f"p_decision_{adj}", "mde80", "verdict"} <= set(c)
         assert c[f"p_{adj}"] >= c["p_wilcoxon"]
     assert {c["baseline"] for c in comp if c["family"] == "confirmatory"} == {"maml"}
-    assert list(s)[:3] == ["schema", "claims", "confirmatory"]  # the verdict opens the summary too
+    assert list(s)[:4] == ["schema", "not_learned", "claims", "confirmatory"]  # flags, then the verdict
     assert [c["verdict"] for c in s["claims"]][0] in ("supported", "not shown")
     assert s["confirmatory"]["of"] == len(CFG.tasks) and s["confirmatory"]["family_size"] == len(CFG.tasks) + 1
     entry = next(r for r in s["speed"] if r["baseline"] == "maml" and r["phase"] == "meta_train_step")

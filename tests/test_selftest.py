@@ -27,8 +27,9 @@ def test_planted_improvement_and_speed_up_are_found():
 def test_no_difference_keeps_false_decisions_at_the_nominal_rate():
     single, family, claim = null_rates(n_sims=120, alpha=0.05, seed=0)
     assert single <= 0.08  # per comparison, over 480 comparisons
-    assert family <= 0.09  # Holm over the 4 tasks, over 120 runs
-    assert claim <= 0.09  # true speed ratio equal to the claimed 1.5x
+    # 120 runs: nominal 0.05 plus 2.3 binomial standard errors (0.02); an anti-conservative test fails
+    assert family <= 0.10  # Holm over the 4 tasks
+    assert claim <= 0.10  # true speed ratio equal to the claimed 1.5x
 
 
 @pytest.mark.parametrize(("scenario", "seeds"), [("seed-dominated", 3), ("domain-dominated", 5),
