@@ -29,7 +29,9 @@ from typing import Any
 from bench.errors import SpecError
 from domains.tasks import TASK_NAMES
 
-SHIPPED = ("smoke", "standard", "paper")
+SYNTHETIC = ("smoke", "standard", "paper")  # generated data (SynthRooms): run anywhere, no download
+REAL = ("taskonomy", "diode", "nyuv2", "scannet_vp")  # read a dataset folder: run with --root DIR
+SHIPPED = SYNTHETIC + REAL
 EXECUTORS = ("inline", "process", "ray")
 SPEED_PHASES = ("meta_train_step", "adapt", "infer")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -216,7 +218,7 @@ def shipped_path(name: str) -> Path:
 
 
 def load_spec(ref: str | Path) -> Spec:
-    """A shipped spec by name (``smoke``, ``standard``, ``paper``) or a TOML file by path."""
+    """A shipped spec by name (``SHIPPED``) or a TOML file by path."""
     text_ref = str(ref)
     path = Path(text_ref)
     if text_ref in SHIPPED and not path.is_file():

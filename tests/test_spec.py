@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bench.errors import SpecError, UserError
-from bench.spec import SHIPPED, Spec, check_names, load_spec, parse_seeds, parse_spec, shipped_path
+from bench.spec import REAL, SHIPPED, Spec, check_names, load_spec, parse_seeds, parse_spec, shipped_path
 
 MICRO = Path(__file__).parent / "specs" / "micro.toml"
 
@@ -57,7 +57,15 @@ def test_shipped_specs_load_and_name_registered_entries(name: str) -> None:
     # test plugins (tests/bench_plugin.py) may have registered test-only methods in this worker
     shipped_methods = {name for name in METHODS.names() if METHODS.get(name).__module__.startswith("methods.")}
     assert set(spec.method_names) == shipped_methods, "shipped specs list every registered method"
-    assert len(spec.tasks) == 4
+    if name in REAL:  # one spec per real suite, named after it, with the tasks that suite has labels for
+        assert spec.suite.name == name and "root" not in spec.suite.options  # the data folder comes from --root
+        assert set(spec.tasks) == REAL_TASKS[name]
+    else:
+        assert len(spec.tasks) == 4
+
+
+REAL_TASKS = {"taskonomy": {"classification", "depth", "normals", "vanishing_point"}, "diode": {"depth", "normals"},
+              "nyuv2": {"depth", "normals"}, "scannet_vp": {"vanishing_point"}}
 
 
 def test_round_trip_through_the_manifest_form() -> None:
@@ -172,7 +180,7 @@ def test_file_errors_are_one_line(tmp_path: Path) -> None:
         load_spec(bad)
     with pytest.raises(SpecError, match=r"spec file .*missing.toml does not exist"):
         load_spec(tmp_path / "missing.toml")
-    with pytest.raises(SpecError, match=r"unknown spec 'smok'. Give a shipped spec \(smoke, standard, paper\)"):
+    with pytest.raises(SpecError, match=r"unknown spec 'smok'. Give a shipped spec \(smoke, standard, paper, taskonomy, diode, nyuv2, scannet_vp\)"):
         load_spec("smok")
 
 
