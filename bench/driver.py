@@ -214,7 +214,12 @@ def execute(prepared: Prepared, store: Store, run_dir: Path, progress_on: bool) 
     interrupted = False
     cells_wall = 0.0
     try:
-        executor = make_executor(spec.runtime.executor, setup, prepared.workers, bar.event, spec.runtime.address)
+        try:
+            executor = make_executor(spec.runtime.executor, setup, prepared.workers, bar.event, spec.runtime.address,
+                                     plan.device)
+        except UserError as err:
+            raise UserError(f"{err} Nothing ran; continue with: mtml-bench run --resume {run_dir}",
+                            exit_code=err.exit_code) from None
         store.set_manifest(runtime=manifest_runtime(store, executor))
         for result in executor.imap([("cell", plan, (m, s)) for m, s in todo]):
             assert isinstance(result, CellResult)
