@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("MTML_VENV", ROOT / ".tox" / "mtml-venv"))
 STAMP = VENV / ".mtml-stamp"
-EXTRAS = "test,ray"
+EXTRAS = "test,ray,tensorboard"
 
 
 def _fingerprint() -> str:
