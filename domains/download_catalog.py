@@ -90,7 +90,7 @@ RELEASES: dict[str, Release] = {
             Archive("val_normals.tar.gz", DIODE_BASE + "val_normals.tar.gz",
                     md5="323ccaf60abebdb59705dcd8b529d709", marker="val"),
         ),
-        spec_hint="mtml-bench run diode --root DIR --set suite.split=auto  (only val scenes: split them 60/20/20)",
+        spec_hint="mtml-bench run diode --root DIR",
     ),
     "nyuv2": Release(
         suite="nyuv2",
