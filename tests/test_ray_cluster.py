@@ -140,6 +140,7 @@ def test_two_node_cluster_run_equals_the_process_executor(tmp_path: Path, two_no
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_a_cluster_too_small_for_a_cell_is_refused_before_any_work(tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     ray.init(num_cpus=1, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
@@ -149,9 +150,9 @@ def test_a_cluster_too_small_for_a_cell_is_refused_before_any_work(tmp_path: Pat
     finally:
         ray.shutdown()
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1
+    assert code == 2 and err.count("\n") == 1, err
     assert re.match(r"error: no node of the Ray cluster at a local instance can run a cell: each needs 2 CPU; "
-                    r"nodes: [\d.]+: 1 CPU, 0 GPU\. Fix: lower --threads or add CPUs to a node", err)
+                    r"nodes: [\d.]+: 1 CPU, 0 GPU\. Fix: lower --threads or add CPUs to a node", err), err
     assert f"continue with: mtml-bench run --resume {tmp_path / 'o'}" in err
     with open_store(tmp_path / "o") as store:
         assert store.cells_frame().empty
