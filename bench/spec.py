@@ -29,7 +29,7 @@ from typing import Any
 from bench.errors import SpecError
 from domains.tasks import TASK_NAMES
 
-SYNTHETIC = ("smoke", "standard", "paper")  # generated data (SynthRooms): run anywhere, no download
+SYNTHETIC = ("smoke", "standard", "ablations", "paper")  # generated data (SynthRooms): run anywhere, no download
 REAL = ("taskonomy", "diode", "nyuv2", "scannet_vp")  # read a dataset folder: run with --root DIR
 SHIPPED = SYNTHETIC + REAL
 EXECUTORS = ("inline", "process", "ray")
@@ -73,6 +73,8 @@ class TrainingSpec:
     pretrain_steps: int = 0
     budget_steps: int | None = None
     budget_seconds: float | None = None
+    curve_every: int | None = None  # learning curves: score the fixed meta-val episodes every this many steps
+    curve_episodes: int = 4  # fixed meta-val episodes per task for the learning curves (same for every method)
 
 
 @dataclass(frozen=True)
@@ -429,7 +431,8 @@ def _training(r: _Reader) -> TrainingSpec:
                      inner_lr=_positive(r, "inner_lr", 0.1), outer_lr=_positive(r, "outer_lr", 1e-3),
                      test_inner_steps=_int(r, "test_inner_steps", None, low=0),
                      pretrain_steps=_int(r, "pretrain_steps", 0, low=0),
-                     budget_steps=_int(r, "budget_steps", None), budget_seconds=_positive(r, "budget_seconds", None))
+                     budget_steps=_int(r, "budget_steps", None), budget_seconds=_positive(r, "budget_seconds", None),
+                     curve_every=_int(r, "curve_every", None), curve_episodes=_int(r, "curve_episodes", 4))
     r.finish()
     if t.budget_steps is None and t.budget_seconds is None:
         raise _fail("training.budget_steps", None, "set budget_steps or budget_seconds (or both); "
