@@ -33,6 +33,8 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "preview": ("domains.cli_preview", "a grid of a suite's images and labels, to check it by eye"),
     "split": ("domains.cli_split", "write or verify a suite's hashed split manifest"),
     "tune": ("bench.cli_tune", "choose hyper-parameters on meta-val domains, same budget for every method"),
+    "install-learn2learn": ("bench.cli_learn2learn", "build learn2learn 0.2.0 (the MAML-family baselines) and "
+                            "install it into this environment"),
 }
 
 
