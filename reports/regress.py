@@ -1,4 +1,4 @@
-"""The regression gate: a run against a stored baseline (statistics.md §5).
+"""The regression gate: a run against a stored baseline (docs/running.md#gate-a-run-against-a-baseline).
 
 Gates and their rules:
 
@@ -250,7 +250,7 @@ def _time(gate: Gate, ctx: Context, base: dict[str, Any], method: str, phase: st
 
 
 def _decide(gate: Gate, alpha: float, m: int) -> None:
-    """Apply statistics.md §5.3 once the Holm-adjusted p is known."""
+    """Apply the decision rule in this module's docstring once the Holm-adjusted p is known."""
     kind = gate._decide[0]
     a_adj = alpha / max(m, 1)  # CI level of a Bonferroni step: conservative for every Holm step
     significant = not math.isnan(gate.p_adjusted) and gate.p_adjusted < alpha

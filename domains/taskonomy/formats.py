@@ -1,6 +1,6 @@
 """Decoding one Taskonomy file per modality into the benchmark's units and frames.
 
-Conventions (reference/datasets.md sections 1.2-1.5):
+Conventions (docs/datasets.md#taskonomy):
 - ``depth_zbuffer``: 16-bit PNG, metres = value / 512, 65535 = no geometry. Zero is
   also masked: a z-buffer of 0 m cannot occur in a real view and AbsRel divides by it.
 - ``normal``: 8-bit RGB, n = c / 255 * 2 - 1, already in the OpenCV camera frame
