@@ -66,7 +66,9 @@ def build_wheel(cache: Path | None = None, quiet: bool = False) -> Path:
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="l2l-build-") as tmp:
         work = Path(tmp)
-        _run("download the sdist", [py, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+        # --no-binary for learn2learn alone: its build requirements (Cython, numpy) may come as wheels,
+        # instead of being compiled from source just to read the sdist's metadata
+        _run("download the sdist", [py, "-m", "pip", "download", "--no-deps", "--no-binary", "learn2learn",
                                     f"learn2learn=={L2L_VERSION}", "-d", str(work)], quiet)
         sdist = next(work.glob("learn2learn-*.tar.gz"))
         with tarfile.open(sdist) as archive:
