@@ -6,8 +6,9 @@ and ``run(args) -> int``). Only the chosen subcommand's module is imported, so
 a missing or slow one costs the others nothing, and a subcommand whose module
 is not there yet says so and exits 2.
 
-Exit codes: 0 success; 2 a user error (one line on stderr, never a
-traceback); 130 interrupted (the run can be resumed); others as each
+Exit codes: 0 success; 1 ``run`` finished but every cell it ran failed
+(each reason is printed and stored); 2 a user error (one line on stderr,
+never a traceback); 130 interrupted (the run can be resumed); others as each
 subcommand documents.
 """
 
@@ -32,6 +33,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "regress": ("reports.cli_regress", "regression gate of a run against a stored baseline"),
     "preview": ("domains.cli_preview", "a grid of a suite's images and labels, to check it by eye"),
     "split": ("domains.cli_split", "write or verify a suite's hashed split manifest"),
+    "check": ("domains.cli_check", "scan a real dataset folder: counts, dtypes, value ranges, unreadable files"),
     "tune": ("bench.cli_tune", "choose hyper-parameters on meta-val domains, same budget for every method"),
     "install-learn2learn": ("bench.cli_learn2learn", "build learn2learn 0.2.0 (the MAML-family baselines) and "
                             "install it into this environment"),
@@ -144,8 +146,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         spec = load_spec(args.spec).with_overrides(methods=methods, seeds=seeds, **runtime)
         outcome = driver.start(spec, args.out, args.overwrite, progress)
     _closing(outcome)
-    code = 0
-    if args.report:
+    code = all_failed(outcome)
+    if args.report and code == 0:
         code = _report(outcome.run_dir)
     return code
 
@@ -161,6 +163,21 @@ def _closing(o: Outcome) -> None:
     print(line, file=sys.stderr)
     print(f"run folder: {o.run_dir}")
     print(f"report: mtml-bench report {o.run_dir}")
+
+
+ALL_FAILED = 1
+
+
+def all_failed(o: Outcome) -> int:
+    """Exit 1 when every cell this session ran failed: there are no results, whatever the closing line says."""
+    cell_failures = [reason for method, _, reason in o.failed if method != "speed"]
+    if o.ran == 0 or len(cell_failures) < o.ran:
+        return 0
+    reasons = sorted(set(cell_failures))
+    shown = reasons[0] if len(reasons) == 1 else f"{len(reasons)} different reasons, first: {reasons[0]}"
+    print(f"error: all {o.ran} cells failed ({shown}); the run has no results to report. Fix the cause and "
+          f"start again (the failures are stored in {o.run_dir}).", file=sys.stderr)
+    return ALL_FAILED
 
 
 def _report(run_dir: Path) -> int:

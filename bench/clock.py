@@ -28,17 +28,20 @@ class RecordingClock:
     def __init__(self, device: torch.device, warmup: int = 3, on_step: Callable[[int], None] | None = None):
         self.device, self.warmup, self.on_step = device, warmup, on_step
         self.samples: dict[str, list[float]] = defaultdict(list)
+        # CPU seconds of this process per phase: on one thread, the work itself, whatever else the machine runs
+        self.cpu_samples: dict[str, list[float]] = defaultdict(list)
         self.curve: list[tuple[int, float, float, str]] = []
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
         synchronize(self.device)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             synchronize(self.device)
             self.samples[name].append(time.perf_counter() - start)
+            self.cpu_samples[name].append(time.process_time() - cpu)
 
     def log(self, step: int, **values: float) -> None:
         """One meta-training step: ``loss`` plus per-task losses; elapsed = meta-train phase time so far."""

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from bench import runner
+from bench import runner, sizes
 from bench.errors import UserError
 from bench.executors import Executor, WorkerSetup, available_cores, make_executor
 from bench.manifest import build_manifest
@@ -46,6 +46,7 @@ class Prepared:
     split: dict[str, Any]
     workers: int
     threads: int
+    estimated_seconds: float = 0.0
 
 
 @dataclass
@@ -91,8 +92,12 @@ def sizing(spec: Spec, device: torch.device, cells: int) -> tuple[int, int]:
     return workers, threads
 
 
-def prepare(spec: Spec, expect_split: str | None = None) -> Prepared:
-    """All checks on names, data and device; builds each method once to count its parameters."""
+def prepare(spec: Spec, run_dir: Path, expect_split: str | None = None) -> Prepared:
+    """All checks on names, data, sizes and device; builds each method once to count its parameters.
+
+    Sizes come before any method is built: an absurd width or meta-batch is
+    refused from its estimate instead of being allocated (``bench.sizes``).
+    """
     check_names(spec)
     try:
         device = resolve_device(spec.runtime.device)
@@ -118,6 +123,16 @@ def prepare(spec: Spec, expect_split: str | None = None) -> Prepared:
         image_size = runner.image_size_of(sampler, spec.tasks[0])
     except DataError as err:
         raise UserError(str(err)) from None
+    workers, threads = sizing(spec, device, len(spec.methods) * len(spec.seeds))
+    try:
+        facts = sizes.check_data(spec, sampler, test_domains)
+    except DataError as err:
+        raise UserError(str(err)) from None
+    cores = available_cores()
+    sizes.check_cores(spec, workers, threads, cores)
+    machine = sizes.machine_of(device, run_dir, cores)
+    sizes.check_memory(spec, image_size, facts, machine, workers, data_on_device=device.type == "cpu")
+    sizes.check_disk(spec, test_domains, machine)
     counts = {}
     for name in spec.method_names:
         try:
@@ -128,12 +143,21 @@ def prepare(spec: Spec, expect_split: str | None = None) -> Prepared:
         except ImportError as err:  # an optional dependency (learn2learn); the message names the install command
             raise UserError(str(err)) from None
         counts[name] = method.parameter_count()
-    workers, threads = sizing(spec, device, len(spec.methods) * len(spec.seeds))
+    per_image = sizes.seconds_per_image(spec, image_size, device, threads)
+    estimated = sizes.estimate_seconds(spec, test_domains, per_image, workers)
     warmup = spec.speed.warmup if spec.speed is not None else 3
     plan = runner.Plan(spec=spec.to_dict(), image_size=image_size, split_hash=sampler.split_hash,
                        test_domains=test_domains, device=str(device), threads=threads, warmup=warmup,
                        cost_seed=spec.seeds[0])
-    return Prepared(spec, plan, device, counts, sampler.split.to_json_dict(), workers, threads)
+    return Prepared(spec, plan, device, counts, sampler.split.to_json_dict(), workers, threads, estimated)
+
+
+def announce_duration(prepared: Prepared) -> None:
+    """Say up front how long a long run will take, so that a wrong size is noticed before hours pass."""
+    if prepared.estimated_seconds > sizes.LONG_RUN_SECONDS:
+        print(f"estimated duration: about {sizes.describe_seconds(prepared.estimated_seconds)} "
+              f"({len(prepared.spec.seeds) * len(prepared.spec.methods)} cells on {prepared.workers} worker(s), "
+              f"from one timed pass of this network; good to a factor of about two)", file=sys.stderr)
 
 
 def check_writable(run_dir: Path, overwrite: bool) -> None:
@@ -155,7 +179,8 @@ def check_writable(run_dir: Path, overwrite: bool) -> None:
 def start(spec: Spec, run_dir: Path | None, overwrite: bool, progress: bool) -> Outcome:
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(spec)
     check_writable(run_dir, overwrite)
-    prepared = prepare(spec)
+    prepared = prepare(spec, run_dir)
+    announce_duration(prepared)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -195,7 +220,8 @@ def resume(run_dir: Path, spec_given: Spec | None, runtime_overrides: dict[str, 
                         f"{runtime_overrides['threads']} could change results. Drop --threads.")
     changes = {k: v for k, v in runtime_overrides.items() if k not in ("device", "threads")}
     spec = stored.with_overrides(**changes, threads=threads)
-    prepared = prepare(spec, expect_split=manifest["split_hash"])
+    prepared = prepare(spec, run_dir, expect_split=manifest["split_hash"])
+    announce_duration(prepared)
     return execute(prepared, store, run_dir, progress)
 
 

@@ -38,6 +38,9 @@ SHIPPED = ("smoke", "standard", "paper")
 EXECUTORS = ("inline", "process", "ray")
 SPEED_PHASES = ("meta_train_step", "adapt", "infer")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# Every seed index is listed in the spec stored in the run's manifest and every (method, seed) is a
+# cell with its own store rows, so a count beyond this is refused before a tuple of it is built.
+MAX_SEEDS = 100_000
 _MISSING = object()
 
 
@@ -394,6 +397,8 @@ def _seeds(top: _Reader) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise _fail("seeds", value, "must be a seed count >= 1 or a list of distinct seed indices >= 0")
+        if value > MAX_SEEDS:
+            raise _fail("seeds", value, f"is more seeds than a run can list and store; the limit is {MAX_SEEDS}")
         return tuple(range(value))
     if (isinstance(value, list | tuple) and value
             and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value)
@@ -512,6 +517,8 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             values = tuple(int(s) for s in text.split(",") if s.strip())
             if values and all(v >= 0 for v in values) and len(set(values)) == len(values):
                 return values
+        elif int(text) > MAX_SEEDS:
+            raise SpecError(f"--seeds {text}: more seeds than a run can list and store; the limit is {MAX_SEEDS}")
         elif int(text) >= 1:
             return tuple(range(int(text)))
     except ValueError:

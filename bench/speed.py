@@ -14,6 +14,13 @@ so they are counted). Peak memory: CUDA ``max_memory_allocated`` after a
 reset; on CPU the process's peak resident set (``VmHWM``), reset through
 ``/proc/self/clear_refs`` before the phase and reported above the resident
 set at the phase start, i.e. the phase's own working memory.
+
+Each pair also times the fixed yardstick workload (``bench.yardstick``), the
+regression gate's per-method clock, and every phase is stored twice: wall clock
+(``adapt``) and the process's CPU seconds (``adapt:cpu``). The section runs on
+one thread, where CPU time is the work itself and does not count the time other
+processes on a shared machine take from it; wall clock stays the primary
+measure for reports (and the only meaningful one on a GPU).
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ from bench.clock import RecordingClock
 from bench.runner import Emit, Plan, _no_emit, build_method, context, one_line
 from bench.spec import Spec
 from bench.store import SpeedBlockResult
+from bench.yardstick import CPU_SUFFIX, Yardstick
+from bench.yardstick import NAME as YARDSTICK
+from bench.yardstick import PHASE as YARDSTICK_PHASE
 from domains.episodes import Episode, EpisodeSampler
 from methods.base import Budget, Method
 from methods.device import reset_peak_memory, synchronize
@@ -200,14 +210,21 @@ def run_speed_block(plan: Plan, block: int, emit: Emit = _no_emit) -> SpeedBlock
     try:
         methods = {name: build_method(spec, name, plan.image_size, plan.split_hash, seed, device, pretrain_steps=0)
                    for name in spec.speed.methods}
+        yardstick = Yardstick(device)
         for pair in range(total):
             order = list(spec.speed.methods) if pair % 2 == 0 else list(reversed(spec.speed.methods))
             # distinct episodes per block and pair, the same for every method
             step = block * total + pair
             episode = test_episode(spec, sampler, plan.test_domains, seed, step, device)
+            # the speed gates' clock, timed before and after the methods of the pair (their mean is stored)
+            before = yardstick.seconds()
             for name in order:
                 for phase, seconds in _time_pair(methods[name], sampler, episode, step, seed, device):
                     rows.append((name, seed, phase, pair, pair, seconds, pair < spec.speed.warmup))
+            after = yardstick.seconds()
+            for phase, seconds in ((YARDSTICK_PHASE, (before[0] + after[0]) / 2),
+                                   (YARDSTICK_PHASE + CPU_SUFFIX, (before[1] + after[1]) / 2)):
+                rows.append((YARDSTICK, seed, phase, pair, pair, seconds, pair < spec.speed.warmup))
             emit(("speed", block, f"block {block + 1}/{spec.speed.blocks}", pair + 1, total))
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -223,7 +240,9 @@ def _time_pair(method: Method, sampler: EpisodeSampler, episode: Episode, step: 
     learner = _timed(clock, "adapt", lambda: method.adapt(episode))
     with torch.inference_mode():
         _timed(clock, "infer", lambda: learner.predict(episode.query.images))
-    return [(phase, clock.samples[phase][-1]) for phase in ("meta_train_step", "adapt", "infer")]
+    phases = ("meta_train_step", "adapt", "infer")
+    return ([(phase, clock.samples[phase][-1]) for phase in phases]
+            + [(phase + CPU_SUFFIX, clock.cpu_samples[phase][-1]) for phase in phases])
 
 
 def _timed(clock: RecordingClock, phase: str, fn: Callable[[], Any]) -> Any:

@@ -67,13 +67,26 @@ def read_png16(path: Path, what: str) -> np.ndarray:
                     f"re-export it as 16-bit")
 
 
+PICKLE_REFUSED = ("pickled object arrays are refused because unpickling runs code stored in the file; "
+                  "re-save it as a plain numeric array (np.save of a float or integer array)")
+
+
+def is_pickle_refusal(err: BaseException) -> bool:
+    """numpy's error for an object (pickled) array read with ``allow_pickle=False``."""
+    return isinstance(err, ValueError) and "allow_pickle" in str(err)
+
+
 def load_npy(path: Path, what: str, kinds: str = "f") -> np.ndarray:
     """An ``.npy`` array whose dtype kind is one of ``kinds`` ('f' float, 'u'/'i' integer, 'b' bool)."""
     try:
         array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise DataError(f"{path}: file does not exist; restore it or re-extract the archive") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+    except ValueError as err:
+        if is_pickle_refusal(err):
+            raise DataError(f"{path}: {what} is a pickled object array, not a numeric one: {PICKLE_REFUSED}") from None
+        raise DataError(f"{path}: cannot read {what} ({err}); the file is truncated or corrupt: {_REDOWNLOAD}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"{path}: cannot read {what} ({err}); the file is truncated or corrupt: {_REDOWNLOAD}") from None
     if not isinstance(array, np.ndarray) or array.dtype.kind not in kinds:
         raise DataError(f"{path}: {what} has dtype {getattr(array, 'dtype', type(array).__name__)}, expected "

@@ -2,7 +2,7 @@
 
 On disk (docs/datasets.md#nyuv2-mtan--libmtl-preprocessing)::
 
-    {root}/{train,val}/image/{i}.npy    (288,384,3) float in [0,1]  (uint8 accepted, divided by 255)
+    {root}/{train,val}/image/{i}.npy    (288,384,3) float in [0,1]  (uint8 0..255 accepted)
     {root}/{train,val}/depth/{i}.npy    (288,384,1) metres, 0 = invalid
     {root}/{train,val}/normal/{i}.npy   (288,384,3) unit vectors, all-zero = invalid
     {root}/{train,val}/label/{i}.npy    13-class segmentation (not a benchmark task; unused)
@@ -29,7 +29,6 @@ from __future__ import annotations
 import csv
 import fnmatch
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -166,23 +165,15 @@ class NYUv2Suite(RealSuite):
 
     def decode(self, task: str, sample: Sample) -> Decoded:
         image_path, label_path = sample.files["image"], sample.files["label"]
-        image = load_npy(image_path, "NYUv2 image", kinds="fu")
-        check_shape(image, image_path, "NYUv2 image", (None, None, 3))
+        image = read_image_npy(image_path)
         h, w = image.shape[:2]
-        if image.dtype.kind == "u":
-            image = image.astype(np.float32) / 255.0
-        else:
-            image = image.astype(np.float32)
-            top = float(np.nanmax(image)) if image.size else 0.0
-            if top > 1.0 + 1e-3:
-                if top > 255.0 + 1e-3:
-                    raise DataError(f"{image_path}: image values reach {top:.1f}; expected [0, 1] (or 0..255)")
-                warnings.warn(f"{image_path}: image values reach {top:.1f}; treating them as 0..255", stacklevel=2)
-                image = image / 255.0
         if task == "depth":
             depth = load_npy(label_path, "NYUv2 depth", kinds="f")
             check_shape(depth, label_path, "NYUv2 depth", (h, w, 1))
             depth = depth[..., 0].astype(np.float32)
+            if np.any(depth < 0):
+                raise DataError(f"{label_path}: NYUv2 depth has negative values (down to {float(np.nanmin(depth)):g}); "
+                                f"expected metres >= 0 with 0 = invalid. Re-export the depth")
             valid = np.isfinite(depth) & (depth > 0)
             return Decoded(image, np.where(valid, depth, 0), valid)
         normals = load_npy(label_path, "NYUv2 normals", kinds="f")
@@ -222,6 +213,28 @@ class NYUv2Suite(RealSuite):
         params = {"split": str(option), "domains": "scenes" if self.scene_file else f"chunks of {self.chunk_size}"}
         return Split(self.name, SPLIT_VERSION, {t: {p: list(parts[p]) for p in SPLIT_PARTS} for t in self.tasks},
                      None, None, params)
+
+
+def read_image_npy(path: Path) -> np.ndarray:
+    """HxWx3 float32 in [0, 1] from a float [0, 1] or uint8 array; anything else names its dtype and range.
+
+    A wrong dtype is never rescaled into range: a uint16 image divided by 255
+    and clamped is all white, a float image in 0..255 clamped is nearly so.
+    """
+    image = load_npy(path, "NYUv2 image", kinds="fui")
+    check_shape(image, path, "NYUv2 image", (None, None, 3))
+    low, high = (float(np.nanmin(image)), float(np.nanmax(image))) if image.size else (0.0, 0.0)
+    expected = "expected float32 in [0, 1] (the MTAN format) or uint8 in 0..255"
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    if image.dtype.kind in "ui":
+        raise DataError(f"{path}: NYUv2 image has dtype {image.dtype} with values {low:g}..{high:g}; {expected}. "
+                        f"Convert it (e.g. scale to [0, 1] as float32) instead of relying on a guess")
+    if not np.all(np.isfinite(image)) or low < -1e-3 or high > 1.0 + 1e-3:
+        shown = "non-finite values" if not np.all(np.isfinite(image)) else f"values {low:g}..{high:g}"
+        raise DataError(f"{path}: NYUv2 image has dtype {image.dtype} with {shown}; {expected}. "
+                        f"Rescale it to [0, 1]")
+    return np.clip(image.astype(np.float32), 0.0, 1.0)
 
 
 def make_nyuv2(**options: Any) -> NYUv2Suite:

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from domains.image_io import fit_dense, fit_image, parse_image_size, unit_normals
 from domains.realdata_cache import DomainCache, fingerprint, resolve_cache_dir
-from domains.suite import SPLIT_PARTS, DataError, DomainData, Split, Suite
+from domains.suite import SPLIT_PARTS, DataError, DataWarning, DomainData, Split, Suite
 
 PART_OF_CSV_COLUMN = {"train": "meta_train", "val": "meta_val", "test": "meta_test"}
 
@@ -189,8 +189,7 @@ class RealSuite(Suite):
         data = self.cache.load_or_build(task, domain, key, lambda: self._build(task, domain, listing), variant)
         if data.skipped:
             warnings.warn(f"suite '{self.name}': skipped {len(data.skipped)} sample(s) of domain '{domain}' "
-                          f"(task {task}): {'; '.join(data.skipped[:3])}{' ...' if len(data.skipped) > 3 else ''}",
-                          stacklevel=2)
+                          f"(task {task}): {'; '.join(data.skipped[:3])}{' ...' if len(data.skipped) > 3 else ''}", DataWarning, stacklevel=2)
         return data
 
     def _subsample(self, listing: SampleListing, domain: str) -> SampleListing:

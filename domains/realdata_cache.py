@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from domains.suite import DataError, DomainData
+from domains.suite import DataError, DataWarning, DomainData
 
 CACHE_FORMAT = 1
 _OFF = {"off", "none", "false", "no", ""}
@@ -106,7 +106,7 @@ class DomainCache:
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # a damaged cache file is rebuilt, never fatal
-            warnings.warn(f"ignoring unreadable cache file {path} ({err}); rebuilding it", stacklevel=3)
+            warnings.warn(f"ignoring unreadable cache file {path} ({err}); rebuilding it", DataWarning, stacklevel=3)
             return None
         if payload.get("format") != CACHE_FORMAT or payload.get("key") != key:
             return None

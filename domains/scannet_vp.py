@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from domains.image_io import image_size_of, read_rgb, resize_scale
+from domains.image_io import PICKLE_REFUSED, image_size_of, is_pickle_refusal, read_rgb, resize_scale
 from domains.realdata import (
     Decoded,
     RealSuite,
@@ -45,7 +45,7 @@ from domains.realdata import (
     read_split_manifest,
     require_nonempty,
 )
-from domains.suite import SPLIT_PARTS, SUITES, DataError, Split
+from domains.suite import SPLIT_PARTS, SUITES, DataError, DataWarning, Split
 
 LIST_NAMES = {"train": ("scannetv2_train.txt",), "val": ("scannetv2_valid.txt", "scannetv2_val.txt"),
               "test": ("scannetv2_test.txt",)}
@@ -67,14 +67,25 @@ def read_vanish_npz(path: Path) -> np.ndarray:
             if missing:
                 raise DataError(f"{path}: vanish.npz lacks key(s) {', '.join(missing)} (expected x, y, z); "
                                 f"re-extract it, or set skip_unreadable = true")
-            rows = np.stack([np.asarray(npz[k], dtype=np.float64).reshape(-1) for k in "xyz"])
+            values = {k: np.asarray(npz[k]) for k in "xyz"}
+        wrong = {k: v for k, v in values.items() if v.dtype.kind not in "fiu" or v.size != 3}
+        if wrong:
+            k, v = next(iter(wrong.items()))
+            raise DataError(f"{path}: vanish.npz key '{k}' holds {v.size} value(s) of dtype {v.dtype}, expected a "
+                            f"3-vector of numbers (x, y, z directions); re-extract it, or set skip_unreadable = true")
+        rows = np.stack([values[k].astype(np.float64).reshape(-1) for k in "xyz"])
+    except DataError:
+        raise  # already says what is wrong with the file (DataError is a ValueError: keep it unwrapped)
     except FileNotFoundError:
         raise DataError(f"{path}: file does not exist; every *color.png needs its *vanish.npz") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+    except ValueError as err:
+        if is_pickle_refusal(err):
+            raise DataError(f"{path}: vanish.npz holds a pickled object array: {PICKLE_REFUSED}") from None
         raise DataError(f"{path}: cannot read vanish.npz ({err}); the file is truncated or corrupt, re-extract "
                         f"it or set skip_unreadable = true") from None
-    if rows.shape != (3, 3):
-        raise DataError(f"{path}: vanishing directions have shape {rows.shape[1]} per key, expected 3-vectors")
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path}: cannot read vanish.npz ({err}); the file is truncated or corrupt, re-extract "
+                        f"it or set skip_unreadable = true") from None
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     if not np.all(np.isfinite(rows)) or np.any(norms < 1e-9):
         raise DataError(f"{path}: a vanishing direction is zero or not finite; re-extract the file")
@@ -184,7 +195,7 @@ class ScanNetVPSuite(RealSuite):
                             f"missing_scenes = \"drop\"")
         if missing:
             warnings.warn(f"scannet_vp split '{option}': dropping {len(missing)} scene(s) whose folder is missing: "
-                          f"{', '.join(missing)}", stacklevel=3)
+                          f"{', '.join(missing)}", DataWarning, stacklevel=3)
             params["dropped_scenes"] = missing
         parts = {p: sorted(s for s in parts[p] if s in have) for p in SPLIT_PARTS}
         require_nonempty(parts, self.name, str(option))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,29 @@ SPLIT_SCHEMA = "mtml-bench/split/1"
 
 class DataError(ValueError):
     """Bad or missing data on disk; the message names the file and the fix."""
+
+
+class DataWarning(UserWarning):
+    """Data a run can go on with but the user must hear about (skipped samples, dropped domains, units).
+
+    Printed as one line, ``warning: <message>``: Python's default format adds
+    the file and line that raised it and echoes that source line underneath,
+    which is noise to someone reading about their dataset. Filters and
+    ``pytest.warns`` see an ordinary ``UserWarning`` subclass.
+    """
+
+
+_plain_format = warnings.formatwarning
+
+
+def _format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                    line: str | None = None) -> str:
+    if isinstance(category, type) and issubclass(category, DataWarning):
+        return f"warning: {' '.join(str(message).split())}\n"
+    return _plain_format(message, category, filename, lineno, line)
+
+
+warnings.formatwarning = _format_warning
 
 
 @dataclass

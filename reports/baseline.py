@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from reports.design import Design, cell_means
 from reports.errors import IncompatibleBaselineError
 from reports.load import RunData
@@ -42,6 +44,46 @@ def config_hash(manifest: dict[str, Any]) -> str:
     if basis["spec_hash"] is None:
         basis["spec"] = manifest.get("spec")
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()
+
+
+_DESIGN_KEYS = ("suite", "tasks", "episodes", "network", "training")
+
+
+def _spec_dict(manifest: dict[str, Any]) -> dict[str, Any]:
+    spec = manifest.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
+def method_config_hash(manifest: dict[str, Any], method: str) -> str:
+    """What must match for one method's cells to be comparable: the shared design, its own settings, the split.
+
+    Seeds, the other methods, the speed section and the runtime do not change a method's cells (episodes and
+    initialisation derive from the split and the seed index, never from the method list), so a run of a
+    subset of the methods, or a registered variant with the same settings, is gated against the same cells.
+    """
+    spec = _spec_dict(manifest)
+    methods = spec.get("methods")
+    entry = dict(methods.get(method) or {}) if isinstance(methods, dict) else {}
+    entry.pop("tuned", None)  # provenance text, not a setting
+    basis = {k: spec.get(k) for k in _DESIGN_KEYS} | {"method": entry, "split_hash": manifest.get("split_hash")}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def speed_config_hash(manifest: dict[str, Any]) -> str:
+    """What must match for speed samples to pair position by position: the design and the speed section's shape."""
+    spec = _spec_dict(manifest)
+    speed = {k: v for k, v in (spec.get("speed") or {}).items() if k != "methods"}
+    basis = {k: spec.get(k) for k in _DESIGN_KEYS} | {"speed": speed, "split_hash": manifest.get("split_hash")}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def training_hashes(curves: pd.DataFrame) -> dict[str, str]:
+    """Per seed, a hash of one method's meta-training loss curve: equal hashes mean the same trained model."""
+    out = {}
+    for s, g in curves.sort_values("step").groupby("seed"):
+        text = json.dumps([[int(st), float(v).hex()] for st, v in zip(g["step"], g["loss"], strict=True)])
+        out[str(int(s))] = hashlib.sha256(text.encode()).hexdigest()
+    return out
 
 
 def fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -71,6 +113,11 @@ def build_baseline(run: RunData, design: Design, metrics: dict[str, MetricInfo],
     for r in run.costs.itertuples():
         if r.flops is not None and r.flops == r.flops:  # not NULL/NaN
             flops.setdefault(r.method, {})[r.phase] = int(r.flops)
+    primary_names = {m.name for m in primary.values()}
+    episodes = [{"method": r.method, "seed": int(r.seed), "task": r.task, "domain": r.domain,
+                 "episode": int(r.episode), "value": float(r.value)}
+                for r in design.values[design.values["metric"].isin(primary_names)].itertuples()]
+    training = {m: training_hashes(run.curves[run.curves["method"] == m]) for m in design.methods}
     summary = {f"{m.task}/{m.name}": {meth: float(means[(means["method"] == meth) & (means["metric"] == m.name)]
                                                   ["value"].mean()) for meth in design.methods}
                for m in primary.values()}
@@ -87,7 +134,11 @@ def build_baseline(run: RunData, design: Design, metrics: dict[str, MetricInfo],
                    "domains": design.domains},
         "metrics": {n: m.to_json() for n, m in metrics.items()},
         "primary": {t: m.name for t, m in primary.items()},
+        "method_configs": {m: method_config_hash(run.manifest, m) for m in design.methods},
+        "speed_config": speed_config_hash(run.manifest),
         "cells": cells,
+        "episodes": episodes,  # primary metrics: the units of the same-training quality test
+        "training": training,
         "timings": [{"method": r.method, "phase": r.phase, "seed": int(r.seed), "block": int(r.block),
                      "pair": int(r.pair), "seconds": float(r.seconds)} for r in speed.itertuples()],
         "cell_timings": [{"method": r.method, "phase": r.phase, "seed": int(r.seed), "seconds": float(r.seconds)}

@@ -1,4 +1,4 @@
-"""``mtml-bench regress RUN_DIR [--baseline FILE] [--update-baseline --reason TEXT] [--strict]``.
+"""``mtml-bench regress RUN_DIR [--baseline FILE] [--update-baseline --reason TEXT] [--strict] [--partial]``.
 
 Exit codes: 0 every gate OK or IMPROVED; 1 at least one
 REGRESSED; 2 INCONCLUSIVE gates under ``--strict`` (without it they are
@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from reports.baseline import DEFAULT_BASELINE
 from reports.errors import EXIT_HARNESS, EXIT_OK, EXIT_USER, DesignError, ReportError
-from reports.regress import GATE_ALPHA, INCONCLUSIVE, REGRESSED, TIME_TOLERANCE, GateReport
+from reports.gates import INCONCLUSIVE, INFO, REGRESSED, SKIPPED, Gate
+from reports.regress import GATE_ALPHA, TIME_TOLERANCE, GateReport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=GATE_ALPHA, help=f"family-wise alpha (default {GATE_ALPHA})")
     parser.add_argument("--tolerance", type=float, default=TIME_TOLERANCE,
                         help=f"speed-ratio tolerance (default {TIME_TOLERANCE:.0%})")
+    parser.add_argument("--partial", action="store_true",
+                        help="gate only the methods this run holds (the others are listed as SKIPPED)")
+    parser.add_argument("--variant", action="append", default=[], metavar="VARIANT=METHOD",
+                        help="gate the run's registered variant VARIANT as METHOD (planted regressions); repeatable")
+    parser.add_argument("--absolute-times", action="store_true",
+                        help="also gate absolute per-cell times when the machine fingerprint matches (dedicated "
+                             "machines only: on a shared machine load moves them)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +51,15 @@ def run(args: argparse.Namespace) -> int:
         print("error: --alpha and --tolerance must lie in (0, 1). Pass e.g. --alpha 0.01 --tolerance 0.1.",
               file=sys.stderr)
         return EXIT_USER
+    variants = {}
+    for item in args.variant:
+        variant, _, method = item.partition("=")
+        if not variant or not method:
+            print(f"error: --variant {item!r} must be VARIANT=METHOD, e.g. --variant test-afr-noadapt=afr.",
+                  file=sys.stderr)
+            return EXIT_USER
+        variants[variant] = method
+    args.variants = variants
     try:
         return _run(args)
     except DesignError as exc:
@@ -76,7 +94,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"baseline written: {args.baseline} ({len(doc['gates'])} gates, {len(doc['cells'])} cells; "
               f"by {entry['who']}: {entry['why']}; replaced {entry['old_hash'] or 'nothing'})")
         return EXIT_OK
-    report = compare(run, read_baseline(args.baseline), alpha=args.alpha, tolerance=args.tolerance)
+    report = compare(run, read_baseline(args.baseline), alpha=args.alpha, tolerance=args.tolerance,
+                     absolute_times=args.absolute_times, partial=args.partial, variants=args.variants)
     _print(report, f"against {args.baseline}")
     out = run.run_dir / "regression.json"
     try:
@@ -98,6 +117,25 @@ def _print(report: GateReport, title: str) -> None:
     print(f"{len(gates)} gates {title}:")
     for note in report.notes:
         print(f"  note: {note}")
-    width = max(len(g.id) for g in gates) if gates else 10
-    for g in gates:
-        print(f"  {g.status:<12} {g.id:<{width}}  {g.detail}")
+    print(verdict_table(report.gates))
+    details = [g for g in gates if g.gated or g.status not in (INFO, SKIPPED)]
+    for g in details:
+        print(f"  {g.status:<12} {g.id}: {g.detail}")
+
+
+def _fmt(x: float | None, unit: str) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    return f"x{x:.3f}" if unit.startswith("x ") else f"{x:+.3g}"
+
+
+def verdict_table(gates: list[Gate], gated_only: bool = True) -> str:
+    """One line per decision: gate, estimate, bound, detectable effect, verdict (units in a column)."""
+    rows = [g for g in gates if g.gated or not gated_only or g.kind == "numerics"]
+    head = ("gate", "estimate", "bound", "detectable", "unit", "verdict")
+    body = [(g.id, _fmt(g.estimate, g.unit), _fmt(g.bound, g.unit), _fmt(g.detectable, g.unit), g.unit or "-",
+             g.status) for g in rows]
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in [head, *body]]
+    lines.insert(1, "  " + "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -59,6 +59,7 @@ def _value(info: MetricInfo, q: np.ndarray) -> np.ndarray:
 
 
 PHASE_SECONDS = {"meta_train_step": 0.030, "adapt": 0.010, "infer": 0.002, "data": 0.001}
+YARDSTICK_SECONDS = 0.015
 PHASE_FLOPS = {"meta_train_step": 4_000_000_000, "adapt": 600_000_000, "infer": 50_000_000}
 
 
@@ -73,6 +74,7 @@ class SyntheticConfig:
     effects: Mapping[str, float | Mapping[str, float]] = field(default_factory=lambda: {"afr": 0.05})
     # time of each method relative to the first baseline: afr 1/1.8 = 1.8x faster
     speed: Mapping[str, float] = field(default_factory=lambda: {"afr": 1 / 1.8, "fomaml": 0.8})
+    machine: float = 1.0  # every time (yardstick included) x this: a slower or faster machine
     flops_factor: Mapping[str, float] = field(default_factory=lambda: {"afr": 0.5, "fomaml": 0.7})
     sd_domain: float = 0.05
     sd_seed: float = 0.01
@@ -157,14 +159,16 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
          "parameters": 100_000 + 1000 * i, "wall_seconds": 1.0, "finished_at": "2026-01-01T00:00:00Z"}
         for i, m in enumerate(methods) for s in seeds if (m, s) not in skipped])
 
-    speed_of = {m: float(cfg.speed.get(m, 1.0)) for m in methods}
+    speed_of = {m: float(cfg.speed.get(m, 1.0)) * cfg.machine for m in methods}
     trows: list[dict[str, Any]] = []
+    drifts: dict[int, float] = {}
     for phase, base in PHASE_SECONDS.items():
         if cfg.speed_section:
             for b in range(cfg.blocks):
                 if b in dict(cfg.failed_blocks):
                     continue
-                drift = math.exp(g.normal(0, 0.2))  # a fresh process on a busy machine: common to all methods
+                # a fresh process on a busy machine: common to all methods and phases of the block
+                drift = drifts.setdefault(b, math.exp(g.normal(0, 0.2)))
                 for p in range(cfg.warmup + cfg.pairs):
                     order = list(g.permutation(methods))  # randomised order within each round
                     for m in order:
@@ -178,6 +182,14 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
                     t = base * speed_of[m] * math.exp(g.normal(0, cfg.timing_noise + 0.05))
                     trows.append({"source": "cell", "method": m, "seed": s, "phase": phase, "block": 0, "pair": 0,
                                   "idx": i, "seconds": t, "warmup": False})
+    yard = np.random.default_rng([cfg.seed, 1])  # its own stream: the other draws stay as they were
+    for b, drift in sorted(drifts.items()):  # the speed section's yardstick (bench/yardstick.py), once per pair
+        for p in range(cfg.warmup + cfg.pairs):
+            t = YARDSTICK_SECONDS * cfg.machine * drift * math.exp(yard.normal(0, cfg.timing_noise))
+            trows.append({"source": "speed", "method": "yardstick", "seed": 0, "phase": "yardstick", "block": b,
+                          "pair": p, "idx": p, "seconds": t, "warmup": p < cfg.warmup})
+    # the speed section also records CPU seconds per phase (bench/speed.py); here equal to the wall clock
+    trows += [{**r, "phase": r["phase"] + ":cpu"} for r in trows if r["source"] == "speed"]
     timings = pd.DataFrame(trows, columns=["source", "method", "seed", "phase", "block", "pair", "idx",
                                            "seconds", "warmup"])
     costs = pd.DataFrame([{"method": m, "phase": ph, "flops": int(f * cfg.flops_factor.get(m, 1.0)),

@@ -294,7 +294,8 @@ def test_registered_factory_and_lacking_task_message(tmp_path):
     s = SUITES.get("taskonomy")(root=str(tmp_path / "t"), image_size=4, split="auto", cache_dir="off",
                                 skip_unreadable=False)
     assert s.tasks == ("depth",)
-    with pytest.raises(DataError, match=r"suite 'taskonomy' has no labels for task\(s\) normals; it offers: depth"):
+    with pytest.raises(DataError, match=r"no label folders found under .* for normals \(looked for: normal, in "
+                                        r"layout A\); it offers: depth; extract the label archives"):
         s.require_tasks(["depth", "normals"])
     with pytest.raises(DataError, match="it offers: depth"):
         s.load("normals", "a")

@@ -16,6 +16,10 @@ Classification classes are split 60/20/20 by a seeded permutation of the
 subset's global ids (``class_seed``), so meta-test classes are never seen.
 
 Options beyond those of ``RealSuite``: ``layout`` (auto, A, B, C);
+``depth_max_metres`` (the distance the 16-bit depth's full scale stands for:
+128, the default, for Taskonomy's 1/512 m steps; Omnidata renders of other
+datasets use less, see ``formats.DEPTH_FULL_SCALE``), with a warning once per
+domain whose median depth is implausible for an indoor scene;
 ``classification`` (``scene``: 63 Places classes from ``class_scene``, or
 ``object``: 100 ImageNet classes from ``class_object``); ``missing_buildings``
 (error, drop); ``exclude_omnidata_forbidden`` (drop the 7 buildings omnidata
@@ -47,7 +51,7 @@ from domains.realdata import (
     read_split_manifest,
     require_nonempty,
 )
-from domains.suite import SPLIT_PARTS, DataError, Split
+from domains.suite import SPLIT_PARTS, DataError, DataWarning, DomainData, Split
 from domains.taskonomy import formats
 from domains.taskonomy.classes import LABEL_SPACES
 from domains.taskonomy.layout import FILE_RE, TaskonomyTree
@@ -68,7 +72,8 @@ class TaskonomySuite(RealSuite):
                  skip_unreadable: bool = False, layout: str = "auto", classification: str = "scene",
                  missing_buildings: str = "error", exclude_omnidata_forbidden: bool = False,
                  class_seed: int = 0, keep_aspect: bool = True, progress: bool | None = None,
-                 workers: int | None = None, max_per_domain: int | None = None):
+                 workers: int | None = None, max_per_domain: int | None = None,
+                 depth_max_metres: float | str = "taskonomy"):
         super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers,
                          max_per_domain)
         self.tree = TaskonomyTree(self.root, layout)
@@ -81,38 +86,68 @@ class TaskonomySuite(RealSuite):
         self.missing_buildings = missing_buildings
         self.exclude_forbidden = as_bool("exclude_omnidata_forbidden", exclude_omnidata_forbidden)
         self.class_seed = as_int("class_seed", class_seed, minimum=0)
+        self.depth_scale = formats.depth_full_scale(depth_max_metres)
+        self.candidates = {"classification": (self.space.folder,), "depth": ("depth_zbuffer",),
+                           "normals": ("normal",), "vanishing_point": ("point_info", "points")}
         self.label_folders = self._label_folders()
+        self._depth_checked: set[str] = set()
 
-    def _label_folders(self) -> dict[str, str]:
-        """task -> label folder, for the tasks whose folder exists somewhere on disk."""
-        candidates = {"classification": (self.space.folder,), "depth": ("depth_zbuffer",),
-                      "normals": ("normal",), "vanishing_point": ("point_info", "points")}
+    def _label_folders(self) -> dict[str, tuple[str, ...]]:
+        """task -> its label folders that exist for some building (``point_info`` and ``points`` may mix)."""
         found = {}
         for task in TASK_NAMES:
-            for folder in candidates[task]:
-                if self.tree.has_folder(folder):
-                    found[task] = folder
-                    break
+            present = tuple(f for f in self.candidates[task] if self.tree.has_folder(f))
+            if present:
+                found[task] = present
         return found
+
+    def folder_of(self, task: str, building: str) -> str | None:
+        """The building's label folder for ``task`` (the first candidate it has), or None."""
+        for folder in self.label_folders.get(task, ()):
+            if self.tree.folder(building, folder).is_dir():
+                return folder
+        return None
 
     @property
     def tasks(self) -> tuple[str, ...]:
         return tuple(self.label_folders)
 
+    def no_labels(self, tasks: Sequence[str]) -> DataError:
+        looked = ", ".join(f for t in tasks for f in self.candidates[t])
+        offers = f"; it offers: {', '.join(self.tasks)}" if self.tasks else ""
+        return DataError(f"no label folders found under {self.root} for {', '.join(tasks)} (looked for: {looked}, "
+                         f"in layout {self.tree.layout}){offers}; extract the label archives next to rgb/ or remove "
+                         f"the task(s) from the spec")
+
+    def require_tasks(self, wanted: list[str] | tuple[str, ...]) -> None:
+        lacking = [t for t in wanted if t not in self.tasks and t in self.candidates]
+        if lacking:
+            raise self.no_labels(lacking)
+        super().require_tasks(wanted)
+
     def cache_params(self) -> dict[str, Any]:
-        return {"layout": self.tree.layout, "classes": self.space.kind}
+        return {"layout": self.tree.layout, "classes": self.space.kind, "depth_max_metres": self.depth_scale}
+
+    def load(self, task: str, domain: str) -> DomainData:
+        data = super().load(task, domain)
+        if task == "depth" and domain not in self._depth_checked:
+            self._depth_checked.add(domain)
+            assert data.mask is not None
+            message = formats.implausible_depth(data.targets[data.mask].numpy(), self.depth_scale)
+            if message:
+                warnings.warn(f"suite 'taskonomy': domain '{domain}' {message}", DataWarning, stacklevel=2)
+        return data
 
     # ---- domains and samples ----------------------------------------------------------------------
     def domains(self, task: str) -> list[str]:
-        folder = self.label_folders.get(task)
-        if folder is None:
+        if task not in self.label_folders:
             return []
-        return [b for b in self.tree.buildings() if self.tree.folder(b, folder).is_dir()]
+        return [b for b in self.tree.buildings() if self.folder_of(task, b) is not None]
 
     def list_samples(self, task: str, domain: str) -> SampleListing:
         if domain not in self.tree.buildings():
             raise self.unknown_domain(task, domain)
-        folder = self.label_folders[task]
+        folder = self.folder_of(task, domain) or self.candidates[task][0]
         rgb = self.tree.files(domain, "rgb")
         labels = self.tree.files(domain, folder)
         if not rgb:
@@ -136,11 +171,11 @@ class TaskonomySuite(RealSuite):
         if task == "vanishing_point":
             return Decoded(image, formats.vanishing_points(label))
         if task == "depth":
-            values, mask = formats.decode_depth_zbuffer(label)
+            values, mask = formats.decode_depth_zbuffer(label, self.depth_scale)
         else:
             values, mask = formats.decode_normal(label)
         if values.shape[:2] != image.shape[:2]:
-            raise DataError(f"{label}: {self.label_folders[task]} is {values.shape[1]}x{values.shape[0]} but its rgb "
+            raise DataError(f"{label}: {label.parent.name} is {values.shape[1]}x{values.shape[0]} but its rgb "
                             f"image is {image.shape[1]}x{image.shape[0]}; re-extract the building")
         return Decoded(image, values, mask)
 
@@ -150,9 +185,10 @@ class TaskonomySuite(RealSuite):
         f = (W/2) / tan(fov/2) on the original W-pixel image (docs/datasets.md#taskonomy), scaled like the image.
         Used by the preview to draw vanishing points where they are.
         """
-        folder = self.label_folders.get("vanishing_point")
+        folder = self.folder_of("vanishing_point", domain)
         if folder is None:
-            raise DataError(f"taskonomy under {self.root} has no point_info/points folder, so no field of view")
+            raise DataError(f"taskonomy under {self.root} has no point_info/points folder for building '{domain}', "
+                            f"so no field of view")
         out = []
         for sample in self.loaded_samples(task, domain):
             match = FILE_RE.match(sample.files["image"].name)
@@ -171,6 +207,8 @@ class TaskonomySuite(RealSuite):
     # ---- split ------------------------------------------------------------------------------------
     def make_split(self) -> Split:
         option = self.split_option if self.split_option not in (None, "") else "auto"
+        if not self.tasks:
+            raise self.no_labels(list(self.candidates))
         available = {t: self.domains(t) for t in self.tasks}
         if is_path_option(option) and str(option).endswith(".json"):
             split = read_split_manifest(Path(option), self.name, self.tasks)
@@ -198,8 +236,9 @@ class TaskonomySuite(RealSuite):
         for task in self.tasks:
             lacking = sorted(set().union(*parts.values()) - set(available[task]))
             if lacking:
-                folder = self.label_folders[task]
-                raise DataError(f"{self.tree.folder(lacking[0], folder)}: modality folder '{folder}' is missing "
+                folder = self.candidates[task][0]
+                named = " or ".join(f"'{f}'" for f in self.candidates[task])
+                raise DataError(f"{self.tree.folder(lacking[0], folder)}: modality folder {named} is missing "
                                 f"for {len(lacking)} building(s) of the split ({', '.join(lacking[:5])}); extract "
                                 f"them or remove the buildings from the split")
         classes, names = None, None
@@ -221,7 +260,7 @@ class TaskonomySuite(RealSuite):
                             f"missing_buildings = \"drop\" to run on the buildings present")
         if missing:
             warnings.warn(f"taskonomy split '{origin}': dropping {len(missing)} building(s) not on disk: "
-                          f"{', '.join(missing)}", stacklevel=3)
+                          f"{', '.join(missing)}", DataWarning, stacklevel=3)
             params["dropped_buildings"] = missing
         return {p: [b for b in names if b in have] for p, names in parts.items()}
 
