@@ -69,6 +69,8 @@ def _tune(args: argparse.Namespace) -> list[str]:
     names = list(dict.fromkeys(args.method or spec.method_names))
     for name in names:
         spec.method(name)  # a name outside the spec is a one-line error listing the spec's methods
+    if not args.method:  # by default, leave out what has no learning rate to tune (the constant control)
+        names = [n for n in names if METHODS.get(n).tunable]
     try:
         device = resolve_device(args.device or spec.runtime.device)
     except DeviceError as err:

@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ class Prepared:
     workers: int
     threads: int
     estimated_seconds: float = 0.0
+    method_roles: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -133,7 +134,8 @@ def prepare(spec: Spec, run_dir: Path, expect_split: str | None = None) -> Prepa
     machine = sizes.machine_of(device, run_dir, cores)
     sizes.check_memory(spec, image_size, facts, machine, workers, data_on_device=device.type == "cpu")
     sizes.check_disk(spec, test_domains, machine)
-    counts = {}
+    counts: dict[str, int] = {}
+    roles: dict[str, dict[str, Any]] = {}  # what reports need: control or not, and the tasks it is scored on
     for name in spec.method_names:
         try:
             method = runner.build_method(spec, name, image_size, sampler.split_hash, spec.seeds[0], torch.device("cpu"))
@@ -143,13 +145,15 @@ def prepare(spec: Spec, run_dir: Path, expect_split: str | None = None) -> Prepa
         except ImportError as err:  # an optional dependency (learn2learn); the message names the install command
             raise UserError(str(err)) from None
         counts[name] = method.parameter_count()
+        roles[name] = {"control": method.control,
+                       "tasks": None if method.scored_tasks is None else [t for t in spec.tasks if method.scores(t)]}
     per_image = sizes.seconds_per_image(spec, image_size, device, threads)
     estimated = sizes.estimate_seconds(spec, test_domains, per_image, workers)
     warmup = spec.speed.warmup if spec.speed is not None else 3
     plan = runner.Plan(spec=spec.to_dict(), image_size=image_size, split_hash=sampler.split_hash,
                        test_domains=test_domains, device=str(device), threads=threads, warmup=warmup,
                        cost_seed=spec.seeds[0])
-    return Prepared(spec, plan, device, counts, sampler.split.to_json_dict(), workers, threads, estimated)
+    return Prepared(spec, plan, device, counts, sampler.split.to_json_dict(), workers, threads, estimated, roles)
 
 
 def announce_duration(prepared: Prepared) -> None:
@@ -194,6 +198,7 @@ def start(spec: Spec, run_dir: Path | None, overwrite: bool, progress: bool) -> 
     manifest = build_manifest(spec, prepared.split, prepared.plan.split_hash, prepared.device, prepared.threads,
                               available_cores(), prepared.parameter_counts, prepared.plan.image_size,
                               prepared.plan.test_domains, runtime)
+    manifest["method_roles"] = prepared.method_roles
     store = Store.create(run_dir / STORE_NAME, manifest)
     return execute(prepared, store, run_dir, progress)
 
@@ -222,6 +227,8 @@ def resume(run_dir: Path, spec_given: Spec | None, runtime_overrides: dict[str, 
     spec = stored.with_overrides(**changes, threads=threads)
     prepared = prepare(spec, run_dir, expect_split=manifest["split_hash"])
     announce_duration(prepared)
+    if "method_roles" not in manifest:  # a store written before the manifest recorded them
+        store.set_manifest(method_roles=prepared.method_roles)
     return execute(prepared, store, run_dir, progress)
 
 

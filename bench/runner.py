@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from bench.clock import RecordingClock
+from bench.curves import CurveRow, checkpoints, curve_episodes, score_episodes
 from bench.errors import SpecError, UserError
 from bench.spec import Spec, parse_spec
 from bench.store import CellResult
@@ -180,13 +181,24 @@ def _run_cell(plan: Plan, method_name: str, seed: int, emit: Emit) -> CellResult
     method = build_method(spec, method_name, plan.image_size, plan.split_hash, seed, device)
     budget = budget_of(spec)
     steps_total = budget.steps if budget.steps is not None else 0
-    clock = RecordingClock(device, warmup=plan.warmup,
-                           on_step=lambda step: emit((method_name, seed, "meta-train", step + 1, steps_total)))
+    curve: list[CurveRow] = []
+    marks = set() if method.control else checkpoints(spec.training.curve_every, budget.steps)
+    val_episodes = curve_episodes(sampler, spec.tasks, spec.training.curve_episodes, seed, device) if marks else []
+
+    def on_step(step: int) -> None:
+        emit((method_name, seed, "meta-train", step + 1, steps_total))
+        if step + 1 in marks:
+            curve.extend(score_episodes(method, val_episodes, step + 1))
+
+    clock = RecordingClock(device, warmup=plan.warmup, on_step=on_step)
+    if 0 in marks:
+        curve.extend(score_episodes(method, val_episodes, 0))
     method.meta_train(sampler, budget, clock, seed_index=seed)
 
-    episodes = [(task, domain, i) for task in spec.tasks for domain in plan.test_domains[task]
+    episodes = [(task, domain, i) for task in spec.tasks if method.scores(task) for domain in plan.test_domains[task]
                 for i in range(spec.episodes.test_episodes)]
     metrics: list[tuple[str, str, int, str, float]] = []
+    before: list[tuple[str, str, int, str, float]] = []
     for n, (task, domain, index) in enumerate(episodes):
         with clock.phase("data"):
             episode = sampler.episode("test", task, domain, seed, index).to(device)
@@ -199,14 +211,20 @@ def _run_cell(plan: Plan, method_name: str, seed: int, emit: Emit) -> CellResult
                 raise DivergenceError(f"{method_name}: metric {metric} is {value} on task {task}, domain {domain}, "
                                       f"episode {index}")
             metrics.append((task, domain, index, metric, float(value)))
+        # the same query before adaptation (zero test-time steps), untimed: the adaptation gain
+        with torch.inference_mode():
+            initial = method.before_adaptation(episode).predict(episode.query.images)
+        before += [(task, domain, index, metric, float(value))
+                   for metric, value in evaluate(task, initial, episode.query, episode.ways).items()
+                   if math.isfinite(value)]
         emit((method_name, seed, "evaluate", n + 1, len(episodes)))
 
     costs: list[tuple[str, int | None, int | None]] = []
-    if seed == plan.cost_seed:
+    if seed == plan.cost_seed and not method.control:  # controls have no meta-train step to count
         from bench.speed import measure_costs
 
         emit((method_name, seed, "FLOPs and memory", 0, 3))
         fresh = build_method(spec, method_name, plan.image_size, plan.split_hash, seed, device, pretrain_steps=0)
         costs = measure_costs(fresh, sampler, spec, plan.test_domains, seed, device)
     return CellResult(method_name, seed, "done", parameters=method.parameter_count(), metrics=metrics,
-                      timings=clock.rows(), curve=clock.curve, costs=costs)
+                      timings=clock.rows(), curve=clock.curve, costs=costs, before=before, val_curve=curve)

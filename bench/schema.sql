@@ -66,3 +66,26 @@ CREATE TABLE IF NOT EXISTS speed_blocks (   -- interleaved speed section: one ro
     reason      TEXT,                       -- failure reason, NULL when done
     finished_at TEXT NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS unadapted_values ( -- the held-out episodes of metric_values, scored BEFORE adaptation
+    method  TEXT NOT NULL,                    -- (zero test-time steps: the meta-learned initialisation);
+    seed    INTEGER NOT NULL,                 -- metric_values minus these is the adaptation gain
+    task    TEXT NOT NULL,
+    domain  TEXT NOT NULL,
+    episode INTEGER NOT NULL,
+    metric  TEXT NOT NULL,
+    value   REAL NOT NULL,
+    PRIMARY KEY (method, seed, task, domain, episode, metric)
+);
+
+CREATE TABLE IF NOT EXISTS val_curve (       -- learning curves: fixed meta-val episodes (the same for every
+    method  TEXT NOT NULL,                    -- method at a seed) scored every [training] curve_every steps
+    seed    INTEGER NOT NULL,
+    step    INTEGER NOT NULL,                 -- meta-train steps done when scored (0 = the initialisation)
+    task    TEXT NOT NULL,
+    domain  TEXT NOT NULL,                    -- a meta-val domain
+    episode INTEGER NOT NULL,
+    metric  TEXT NOT NULL,
+    value   REAL NOT NULL,
+    PRIMARY KEY (method, seed, step, task, domain, episode, metric)
+);

@@ -34,7 +34,7 @@ else:  # Python 3.10: the same parser, published as tomli
     import tomli as tomllib
 from domains.tasks import TASK_NAMES
 
-SHIPPED = ("smoke", "standard", "paper")
+SHIPPED = ("smoke", "standard", "ablations", "paper")
 EXECUTORS = ("inline", "process", "ray")
 SPEED_PHASES = ("meta_train_step", "adapt", "infer")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -76,6 +76,8 @@ class TrainingSpec:
     pretrain_steps: int = 0
     budget_steps: int | None = None
     budget_seconds: float | None = None
+    curve_every: int | None = None  # learning curves: score the fixed meta-val episodes every this many steps
+    curve_episodes: int = 4  # fixed meta-val episodes per task for the learning curves (same for every method)
 
 
 @dataclass(frozen=True)
@@ -432,7 +434,8 @@ def _training(r: _Reader) -> TrainingSpec:
                      inner_lr=_positive(r, "inner_lr", 0.1), outer_lr=_positive(r, "outer_lr", 1e-3),
                      test_inner_steps=_int(r, "test_inner_steps", None, low=0),
                      pretrain_steps=_int(r, "pretrain_steps", 0, low=0),
-                     budget_steps=_int(r, "budget_steps", None), budget_seconds=_positive(r, "budget_seconds", None))
+                     budget_steps=_int(r, "budget_steps", None), budget_seconds=_positive(r, "budget_seconds", None),
+                     curve_every=_int(r, "curve_every", None), curve_episodes=_int(r, "curve_episodes", 4))
     r.finish()
     if t.budget_steps is None and t.budget_seconds is None:
         raise _fail("training.budget_steps", None, "set budget_steps or budget_seconds (or both); "

@@ -28,7 +28,8 @@ from bench.errors import UserError
 
 STORE_NAME = "results.sqlite"
 SCHEMA_VERSION = 1
-TABLES = ("manifest", "cells", "metric_values", "timing_samples", "phase_costs", "training_curve", "speed_blocks")
+TABLES = ("manifest", "cells", "metric_values", "timing_samples", "phase_costs", "training_curve", "speed_blocks",
+          "unadapted_values", "val_curve")
 
 
 def schema_sql() -> str:
@@ -53,6 +54,9 @@ class CellResult:
     timings: list[tuple[str, int, float, bool]] = field(default_factory=list)  # phase, idx, seconds, warmup
     curve: list[tuple[int, float, float, str]] = field(default_factory=list)  # step, elapsed, loss, task_losses json
     costs: list[tuple[str, int | None, int | None]] = field(default_factory=list)  # phase, flops, peak_bytes
+    before: list[tuple[str, str, int, str, float]] = field(default_factory=list)  # as metrics, before adaptation
+    val_curve: list[tuple[int, str, str, int, str, float]] = field(default_factory=list)
+    # steps done, task, domain (meta-val), episode, metric, value
 
     @property
     def key(self) -> tuple[str, int]:
@@ -143,6 +147,10 @@ class Store:
                             "VALUES (?, ?, ?, ?, ?, ?)", [(r.method, r.seed, *row) for row in r.curve])
             con.executemany("INSERT OR REPLACE INTO phase_costs(method, phase, flops, peak_bytes) VALUES (?, ?, ?, ?)",
                             [(r.method, *row) for row in r.costs])
+            con.executemany("INSERT INTO unadapted_values(method, seed, task, domain, episode, metric, value) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?)", [(r.method, r.seed, *row) for row in r.before])
+            con.executemany("INSERT INTO val_curve(method, seed, step, task, domain, episode, metric, value) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(r.method, r.seed, *row) for row in r.val_curve])
 
     def commit_speed_block(self, r: SpeedBlockResult) -> None:
         with self.transaction() as con:
@@ -189,6 +197,14 @@ class Store:
 
     def curve_frame(self) -> pd.DataFrame:
         return self.frame("training_curve")
+
+    def unadapted_frame(self) -> pd.DataFrame:
+        """As ``metric_frame``, for the same held-out episodes scored before adaptation (zero steps)."""
+        return self.frame("unadapted_values")
+
+    def val_curve_frame(self) -> pd.DataFrame:
+        """method, seed, step (meta-train steps done), task, domain, episode, metric, value: the learning curves."""
+        return self.frame("val_curve")
 
     def close(self) -> None:
         self.con.close()

@@ -136,11 +136,16 @@ def prototype_loss(support: torch.Tensor, support_labels: torch.Tensor, query: t
     """Cross-entropy of query features against negative squared distances to support class means.
 
     Features are N x C (pooled). Invariant to how an episode numbers its classes. Class means are
-    a one-hot matrix product rather than a scatter, which is deterministic on CUDA too.
+    computed by ``class_prototypes``.
     """
-    onehot = F.one_hot(support_labels, ways).to(support.dtype)
-    prototypes = onehot.T @ support / onehot.sum(dim=0).clamp_min(1)[:, None]
+    prototypes = class_prototypes(support, support_labels, ways)
     return F.cross_entropy(-torch.cdist(query, prototypes).pow(2), query_labels)
+
+
+def class_prototypes(features: torch.Tensor, labels: torch.Tensor, ways: int) -> torch.Tensor:
+    """ways x C: the mean feature of each class (a one-hot product: deterministic on CUDA too)."""
+    onehot = F.one_hot(labels, ways).to(features.dtype)
+    return onehot.T @ features / onehot.sum(dim=0).clamp_min(1)[:, None]
 
 
 class AFRLearner(FunctionLearner):

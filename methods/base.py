@@ -10,6 +10,7 @@ because only the method knows where a step begins and ends.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -108,6 +109,9 @@ class Method(ABC):
     """A registered learner. Subclasses build on ``MultiTaskNet`` so architectures match."""
 
     name: str = ""
+    control: bool = False  # a control (constant, scratch, protonet): shown beside methods, never in the confirmatory family
+    scored_tasks: tuple[str, ...] | None = None  # tasks this method is scored on (None: every task of the spec)
+    tunable: bool = True  # False: no learning rate matters (the constant control); 'mtml-bench tune' skips it
 
     def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
         self.config, self.tasks, self.device, self.seed = config, tuple(tasks), device, seed
@@ -122,6 +126,25 @@ class Method(ABC):
     @abstractmethod
     def adapt(self, episode: Episode) -> Learner:
         """Specialise to ``episode.support`` only (never look at the query)."""
+
+    def before_adaptation(self, episode: Episode) -> Learner:
+        """The meta-learned initialisation's learner: ``adapt`` with zero test-time steps.
+
+        Scored on the same query as the adapted learner, it gives each method's adaptation
+        gain. Every ``adapt`` reads its step count from ``config.adapt_steps``, so this is the
+        same code path with the steps set to 0 (the episode context AFR's attention reads
+        from the support set is still computed: it is part of the initialisation's forward).
+        """
+        saved = self.config
+        self.config = dataclasses.replace(saved, test_inner_steps=0)
+        try:
+            return self.adapt(episode)
+        finally:
+            self.config = saved
+
+    def scores(self, task: str) -> bool:
+        """Whether this method is scored on ``task`` (a classification-only control is not on depth)."""
+        return self.scored_tasks is None or task in self.scored_tasks
 
     def extra_parameters(self) -> int:
         """Parameters the method adds beyond the shared network (0 for plain MAML)."""

@@ -11,13 +11,16 @@ from ``maml`` is how the initial weights were learned.
 
 Classification labels are episode-local (N-way, relabelled per episode), so a
 fixed N-way head trained on them would chase arbitrary labels. By default
-(``extra.classification_loss = "prototype"``) classification episodes are
-therefore scored with AFR's stage-1 prototype loss (query features against
-support class means, invariant to the relabelling), so that ``multitask`` is
-exactly AFR's multi-task stage run for the whole budget; the alternative
-(``"head"``) trains the N-way head on the episode labels with cross-entropy.
-Either way the fine-tuning at test adapts all parameters, the head included,
-because the head's weights carry no class identity into a new episode.
+(``extra.classification_loss = "prototype"``) the backbone is therefore shaped
+by AFR's stage-1 prototype loss (query features against support class means,
+invariant to the relabelling), so that ``multitask``'s backbone is AFR's
+multi-task stage run for the whole budget; the classification head is trained
+beside it by cross-entropy on the episode labels over detached features, so that
+test-time fine-tuning starts from a trained head (its logit scale and biases),
+never from a random one. The alternative (``"head"``) trains head and backbone
+on the episode labels with cross-entropy alone. Either way the fine-tuning at
+test adapts all parameters, the head included, because the head's weights carry
+no class identity into a new episode.
 """
 
 from __future__ import annotations
@@ -61,9 +64,18 @@ class MultiTask(EpisodicMethod):
         support, query = episode.support, episode.query
         if task == "classification" and self.classification_loss == "prototype":
             ways = episode.ways or self.config.network.ways
-            pooled_support = self.net.features(support.images)[-1].mean(dim=(2, 3))
-            pooled_query = self.net.features(query.images)[-1].mean(dim=(2, 3))
-            return prototype_loss(pooled_support, support.targets, pooled_query, query.targets, ways)
+            support_features = self.net.features(support.images)
+            query_features = self.net.features(query.images)
+            pooled_support = support_features[-1].mean(dim=(2, 3))
+            pooled_query = query_features[-1].mean(dim=(2, 3))
+            backbone_loss = prototype_loss(pooled_support, support.targets, pooled_query, query.targets, ways)
+            # The head is what test-time fine-tuning starts from, so it is trained too: cross-entropy on
+            # the episode's labels over detached features (the labels are relabelled per episode, so
+            # their gradient would only add noise to the backbone, which the prototype loss shapes).
+            features = [torch.cat([s, q]).detach() for s, q in zip(support_features, query_features)]
+            head_loss = task_loss(task, self.net.head(task, features, support.images.shape[-1]),
+                                  _joint(support, query))
+            return backbone_loss + head_loss
         batch = _joint(support, query)
         return task_loss(task, self.views[task](batch.images), batch)
 

@@ -29,12 +29,15 @@ class NetworkConfig:
     widths: tuple[int, int, int, int] = (16, 32, 48, 64)
     decoder_width: int = 16
     ways: int = 5
+    vp_head: str = "pool"  # "pool": global average pooling; "spatial": keeps the layout (measured: no better)
 
     def __post_init__(self) -> None:
         if len(self.widths) != 4:
             raise ValueError(f"network widths must have 4 stages, got {self.widths}")
         if self.image_size % 16:
             raise ValueError(f"image_size must be a multiple of 16 (4 pooling stages), got {self.image_size}")
+        if self.vp_head not in VP_HEADS:
+            raise ValueError(f"vp_head must be one of {', '.join(VP_HEADS)}, got {self.vp_head!r}")
 
 
 def _norm(channels: int) -> nn.BatchNorm2d:
@@ -99,6 +102,32 @@ class VanishingPointHead(nn.Module):
         return self.out(h).view(-1, 3, 3)
 
 
+class SpatialVanishingPointHead(nn.Module):
+    """1x1 conv -> flatten the last stage's map (layout kept) -> MLP -> three 3-D directions (N33).
+
+    Where the room's edges lie in the image is what fixes the vanishing directions; global
+    average pooling throws that away, so this head keeps the last stage's spatial layout.
+    """
+
+    REDUCED = 16
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        side = config.image_size // 16
+        self.reduce = nn.Conv2d(config.widths[-1], self.REDUCED, 1)
+        self.hidden = nn.Linear(self.REDUCED * side * side, 64)
+        self.out = nn.Linear(64, 9)
+        with torch.no_grad():  # start near the upright camera, as the pooled head does
+            self.out.bias.copy_(torch.eye(3).reshape(9))
+
+    def forward(self, features: list[torch.Tensor], out_size: int) -> torch.Tensor:
+        h = F.relu(self.hidden(F.relu(self.reduce(features[-1])).flatten(1)))
+        return self.out(h).view(-1, 3, 3)
+
+
+VP_HEADS: dict[str, type[nn.Module]] = {"pool": VanishingPointHead, "spatial": SpatialVanishingPointHead}
+
+
 class DenseHead(nn.Module):
     """A light U-Net-style decoder over all four stages (so per-stage attention matters to it)."""
 
@@ -159,7 +188,8 @@ class MultiTaskNet(nn.Module):
         self.config = config
         self.tasks = tuple(tasks)
         self.backbone = Backbone(config)
-        self.heads = nn.ModuleDict({t: HEAD_TYPES[t](config) for t in self.tasks})
+        types = {**HEAD_TYPES, "vanishing_point": VP_HEADS[config.vp_head]}
+        self.heads = nn.ModuleDict({t: types[t](config) for t in self.tasks})
 
     def features(self, x: torch.Tensor, stage_weights: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
         return self.backbone(x, stage_weights)

@@ -15,6 +15,7 @@ METHOD_MODULES: tuple[str, ...] = (
     "methods.maml",
     "methods.maml_higher",
     "methods.multitask",
+    "methods.controls",
 )
 
 for _module in METHOD_MODULES:

@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 
 from reports import bootstrap
+from reports.convergence import WARNING, Convergence, check_convergence
 from reports.design import Design, cell_means, check_design, matrix
 from reports.effects import Effect, MeanCI, mean_with_ci, paired_effect
 from reports.errors import ReportError
 from reports.inference import Ranking, bh, holm, min_wilcoxon_p, quality_verdict, rank_methods
+from reports.learned import UNINTERPRETABLE, Learned, check_learned
 from reports.load import RunData
 from reports.metricinfo import MetricInfo, primary_metrics, run_metrics
 from reports.specview import SPEED_PHASES, Comparisons, comparisons
@@ -45,6 +47,8 @@ class Analysis:
     n_resamples: int
     seed: int
     notes: list[str] = field(default_factory=list)
+    learned: Learned = field(default_factory=Learned)  # "Is each task learned?" (controls, adaptation gains)
+    convergence: list[Convergence] = field(default_factory=list)  # per method and task, from the learning curves
 
     @property
     def alpha(self) -> float:
@@ -85,7 +89,16 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
 
     method_means = [mean_with_ci(grid(m, t, primary[t].name), method=m, task=t, metric=primary[t].name,
                                  alpha=alpha, generator=gen, n_resamples=n_resamples)
-                    for t in design.tasks for m in design.methods]
+                    for t in design.tasks for m in design.methods if design.scores(m, t)]
+
+    # "Is each task learned?" first: every method against the constant control, Holm within the section.
+    kept_seeds = design.values["seed"].isin(design.seeds) & design.values["method"].isin(design.methods)
+    unadapted = run.unadapted[run.unadapted["method"].isin(design.methods) & run.unadapted["seed"].isin(design.seeds)]
+    learned = check_learned(design.values[kept_seeds], unadapted, design.methods, design.seeds, design.tasks,
+                            design.domains, primary, comp.reference, comp.baselines[0] if comp.baselines else None,
+                            alpha, gen, n_resamples, margin)
+    convergence = check_convergence(run.val_curve[run.val_curve["method"].isin(design.methods)], primary, alpha,
+                                    margin)
 
     effects: list[Effect] = []
     secondary: list[Effect] = []
@@ -133,13 +146,15 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
     for e in effects + secondary:
         e.verdict = quality_verdict(e.estimate, e.lower, e.upper, e.p_adjusted, e.p_crossed_adjusted, alpha,
                                     e.margin)
+        if e.task in learned.not_learned:  # comparing near-trivial predictors: neither a win nor a loss
+            e.verdict = UNINTERPRETABLE
 
     rankings: dict[str, Ranking] = {}
     blocks = []
     for task in design.tasks:
         info = primary[task]
         sub = means[(means["task"] == task) & (means["metric"] == info.name)]
-        wide = sub.groupby(["domain", "method"])["value"].mean().unstack("method")[design.methods]
+        wide = sub.groupby(["domain", "method"])["value"].mean().unstack("method")[design.compared]
         oriented = wide.apply(lambda col, i=info: pd.Series(i.oriented(col), index=col.index))
         rankings[task] = rank_methods(oriented, alpha)
         blocks.append(oriented.set_axis([f"{task}/{d}" for d in oriented.index], axis=0))
@@ -148,6 +163,15 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
 
     flops = [row for base in comp.baselines for row in flop_ratios(run.costs, comp.reference, base)]
     notes = []
+    for task in learned.not_learned:
+        notes.append(f"{task} is NOT LEARNED: {learned.reasons[task]}. Its comparisons of "
+                     f"{comp.reference} with the baselines are uninterpretable.")
+    if not learned.available:
+        notes.append(learned.why_unavailable + ".")
+    unconverged = [c for c in convergence if not c.converged]
+    for c in unconverged:
+        notes.append(f"{c.method} on {c.task}: {WARNING} (the meta-val {c.metric} still improved from step "
+                     f"{c.start_step} to {c.end_step}, Holm p = {c.p_holm:.3g}).")
     if len(design.seeds) < 5:
         notes.append(f"only {len(design.seeds)} seed(s): seed-level uncertainty is poorly estimated "
                      "(the protocol asks for at least 5: docs/statistics.md#seeds-domains-and-episodes).")
@@ -175,4 +199,5 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
     return Analysis(run=run, design=design, comparisons=comp, metrics={n: infos[n] for n in names},
                     primary=primary, means=means, method_means=method_means, effects=effects,
                     secondary=secondary, speed=speed, phase_times=phase_times(run.timings, gen),
-                    flops=flops, rankings=rankings, n_resamples=n_resamples, seed=seed, notes=notes)
+                    flops=flops, rankings=rankings, n_resamples=n_resamples, seed=seed, notes=notes,
+                    learned=learned, convergence=convergence)

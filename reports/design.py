@@ -17,7 +17,7 @@ import pandas as pd
 
 from reports.errors import DesignError, HarnessError
 from reports.load import RunData
-from reports.specview import spec_methods, spec_seeds, spec_tasks
+from reports.specview import Role, method_roles, spec_methods, spec_seeds, spec_tasks
 
 MAX_LISTED = 20
 
@@ -34,6 +34,19 @@ class Design:
     failures: list[dict[str, object]] = field(default_factory=list)
     excluded_methods: list[str] = field(default_factory=list)  # failed on every seed
     excluded_seeds: list[int] = field(default_factory=list)  # some kept method failed on them
+    roles: dict[str, Role] = field(default_factory=dict)  # method -> control or not, tasks it is scored on
+
+    @property
+    def controls(self) -> list[str]:
+        return [m for m in self.methods if self.roles.get(m, Role()).control]
+
+    @property
+    def compared(self) -> list[str]:
+        """The methods that are not controls: the ones rankings and comparisons are about."""
+        return [m for m in self.methods if not self.roles.get(m, Role()).control]
+
+    def scores(self, method: str, task: str) -> bool:
+        return self.roles.get(method, Role()).scores(task)
 
 
 def _format_missing(missing: list[dict[str, object]]) -> str:
@@ -69,10 +82,14 @@ def check_design(run: RunData) -> Design:
             if domain not in seen:
                 missing.append({"task": task, "domain": domain, "what": "held-out domain with no values"})
 
-    # The grid each done cell must cover: the union over all done cells, per task.
-    grid = vals[["task", "domain", "episode", "metric"]].drop_duplicates()
+    # The grid each done cell must cover: the union over all done cells, per task, restricted to the
+    # tasks its method is scored on (a classification-only control covers classification alone).
+    roles = method_roles(run.manifest, methods)
+    full_grid = vals[["task", "domain", "episode", "metric"]].drop_duplicates()
     counts = vals.groupby(["method", "seed"]).size()
     for m, s in sorted(done_keys):
+        role = roles.get(m)
+        grid = full_grid if role is None or role.tasks is None else full_grid[full_grid["task"].isin(role.tasks)]
         n = int(counts.get((m, s), 0))
         if n == len(grid):
             continue
@@ -106,7 +123,8 @@ def check_design(run: RunData) -> Design:
     domains = {t: sorted(use.loc[use["task"] == t, "domain"].unique()) for t in tasks}
     return Design(methods=kept, seeds=kept_seeds, tasks=tasks, domains=domains, values=use,
                   failures=[{"method": f["method"], "seed": int(f["seed"]), "reason": f["reason"]} for f in failures],
-                  excluded_methods=excluded_methods, excluded_seeds=excluded_seeds)
+                  excluded_methods=excluded_methods, excluded_seeds=excluded_seeds,
+                  roles={m: roles[m] for m in kept})
 
 
 def cell_means(values: pd.DataFrame) -> pd.DataFrame:

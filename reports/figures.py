@@ -20,6 +20,7 @@ import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from reports.analysis import Analysis  # noqa: E402
+from reports.learned import NOT_LEARNED  # noqa: E402
 
 DPI = 110
 MAX_FOREST_ROWS = 60
@@ -108,7 +109,7 @@ def pareto(a: Analysis, task: str, path: Path) -> Path:
         pts = []
         for m in a.design.methods:
             row = pt[(pt["method"] == m) & (pt["phase"] == phase) & (pt["source"] == source)]
-            if row.empty:
+            if row.empty or not a.design.scores(m, task):
                 continue
             r = row.iloc[0]
             mc = a.mean_of(m, task)
@@ -241,9 +242,84 @@ def training_curves(a: Analysis, path: Path) -> Path:
     return _save(fig, path)
 
 
+def learned(a: Analysis, path: Path) -> Path:
+    """Per task: each method's mean after adaptation (filled) and before (hollow) against the constant (line)."""
+    tasks = [t for t in a.design.tasks if any(c.task == t for c in a.learned.checks)]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.6 * len(tasks), 0.34 * len(a.design.methods) + 1.8),
+                             squeeze=False, layout="constrained")
+    before = {(g.method, g.task): g.before for g in a.learned.gains}
+    for ax, task in zip(axes[0], tasks, strict=True):
+        checks = [c for c in a.learned.checks if c.task == task]
+        info = a.primary[task]
+        for y, c in enumerate(checks):
+            mc = a.mean_of(c.method, task)
+            color = _color(a, c.method)
+            ax.errorbar(mc.mean, y, xerr=[[mc.mean - mc.ci[0]], [mc.ci[1] - mc.mean]], fmt="o", color=color,
+                        capsize=3, ms=6)
+            if (c.method, task) in before:
+                ax.plot(before[(c.method, task)], y, "o", mfc="none", mec=color, ms=6)
+                ax.annotate("", (mc.mean, y), (before[(c.method, task)], y),
+                            arrowprops={"arrowstyle": "->", "color": color, "lw": 0.8, "alpha": 0.6})
+            if not c.learned:
+                ax.annotate("not learned", (mc.mean, y), xytext=(4, 5), textcoords="offset points", fontsize=7,
+                            color="crimson")
+        ax.axvline(checks[0].control_value, color="0.2", ls="--", lw=1.2, label="constant")
+        ax.set_yticks(range(len(checks)), [c.method + (" (ctrl)" if c.method in a.design.controls else "")
+                                           for c in checks], fontsize=8)
+        ax.invert_yaxis()
+        if info.direction == "lower":
+            ax.invert_xaxis()  # right is better in every panel
+        flag = f"\n{NOT_LEARNED}" if task in a.learned.not_learned else ""
+        ax.set_title(f"{task}{flag}", fontsize=9, color="crimson" if flag else "black")
+        ax.set_xlabel(f"{info.name} ({'right is better' if info.direction == 'higher' else 'axis inverted, right is better'})",
+                      fontsize=8)
+        ax.grid(alpha=0.3, axis="x")
+    fig.suptitle("Is each task learned? Mean after adaptation (filled, 95% CI) and before it (hollow, arrow = "
+                 "adaptation gain) against the constant control (dashed)", fontsize=9)
+    return _save(fig, path)
+
+
+def learning_curves(a: Analysis, task: str, path: Path) -> Path:
+    """One task's primary metric on the fixed meta-val episodes against meta-train steps, per method."""
+    info = a.primary[task]
+    curve = a.run.val_curve
+    curve = curve[(curve["task"] == task) & (curve["metric"] == info.name) & curve["seed"].isin(a.design.seeds)]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    verdicts = {c.method: c for c in a.convergence if c.task == task}
+    for m in a.design.methods:
+        c = curve[curve["method"] == m]
+        if c.empty:
+            continue
+        per_seed = c.groupby(["step", "seed"])["value"].mean().unstack("seed")
+        mean = per_seed.mean(axis=1)
+        width = 2.4 if m == a.comparisons.reference else 1.2
+        v = verdicts.get(m)
+        tag = "" if v is None or v.converged else " (not converged)"
+        ax.plot(mean.index, mean.to_numpy(), color=_color(a, m), lw=width, marker=".", label=m + tag,
+                ls="-" if v is None or v.converged else "--")
+        if len(a.design.compared) <= MAX_BANDS:
+            ax.fill_between(mean.index, per_seed.min(axis=1), per_seed.max(axis=1), color=_color(a, m), alpha=0.15,
+                            lw=0)
+    constant = next((c.control_value for c in a.learned.checks if c.task == task), None)
+    if constant is not None:
+        ax.axhline(constant, color="0.2", ls=":", lw=1.2, label="constant (held-out)")
+    ax.set_xlabel("meta-training steps")
+    ax.set_ylabel(f"{info.name} on the fixed meta-val episodes ({info.direction} is better)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title(f"{task}: learning curves, mean over {len(a.design.seeds)} seeds (dashed = not converged)",
+                 fontsize=9)
+    return _save(fig, path)
+
+
 def all_figures(a: Analysis, folder: Path) -> dict[str, Path]:
     """Write every figure; returns name -> path in the order the report shows them."""
     out: dict[str, Path] = {}
+    if a.learned.checks:
+        out["learned"] = learned(a, folder / "learned.png")
+    if not a.run.val_curve.empty:
+        for task in a.design.tasks:
+            out[f"learning_curves_{task}"] = learning_curves(a, task, folder / f"learning_curves_{task}.png")
     for task in a.design.tasks:
         out[f"forest_{task}"] = forest(a, task, folder / f"forest_{task}.png")
     if not a.phase_times.empty:

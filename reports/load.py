@@ -19,6 +19,9 @@ from reports.errors import HarnessError, ReportError
 
 STORE_CANDIDATES = ("results.sqlite", "store.sqlite", "results.db", "store.db")
 TABLES = ("manifest", "cells", "metric_values", "timing_samples", "phase_costs", "training_curve")
+OPTIONAL_TABLES = ("speed_blocks", "unadapted_values", "val_curve")  # absent in stores of older runs
+VALUE_COLUMNS = ("method", "seed", "task", "domain", "episode", "metric", "value")
+CURVE_COLUMNS = ("method", "seed", "step", "task", "domain", "episode", "metric", "value")
 
 
 @dataclass
@@ -34,6 +37,10 @@ class RunData:
     curves: pd.DataFrame  # method, seed, step, elapsed, loss, task_losses
     speed_blocks: pd.DataFrame = field(  # block, status, reason: the interleaved speed section's processes
         default_factory=lambda: pd.DataFrame(columns=["block", "status", "reason"]))
+    unadapted: pd.DataFrame = field(  # as values, the same episodes scored before adaptation (zero steps)
+        default_factory=lambda: pd.DataFrame(columns=list(VALUE_COLUMNS)))
+    val_curve: pd.DataFrame = field(  # learning curves: fixed meta-val episodes scored every K meta-train steps
+        default_factory=lambda: pd.DataFrame(columns=list(CURVE_COLUMNS)))
 
     @property
     def run_dir(self) -> Path:
@@ -106,8 +113,10 @@ def load_run(run: Path | str) -> RunData:
                                "It was not written by mtml-bench (bench/schema.sql); re-run the benchmark.")
         manifest = {k: _decode(v) for k, v in con.execute("SELECT key, value FROM manifest")}
         frames = {t: pd.read_sql_query(f"SELECT * FROM {t}", con) for t in TABLES[1:]}  # noqa: S608 - fixed names
-        blocks = (pd.read_sql_query("SELECT * FROM speed_blocks", con) if "speed_blocks" in present
-                  else pd.DataFrame(columns=["block", "status", "reason"]))
+        empty = {"speed_blocks": ["block", "status", "reason"], "unadapted_values": list(VALUE_COLUMNS),
+                 "val_curve": list(CURVE_COLUMNS)}
+        optional = {t: (pd.read_sql_query(f"SELECT * FROM {t}", con) if t in present  # noqa: S608 - fixed names
+                        else pd.DataFrame(columns=empty[t])) for t in OPTIONAL_TABLES}
     except sqlite3.DatabaseError as exc:
         raise HarnessError(f"cannot read the store {store}: {exc}. The file is damaged; re-run the benchmark.") from exc
     finally:
@@ -117,5 +126,8 @@ def load_run(run: Path | str) -> RunData:
     timings = frames["timing_samples"]
     timings["seconds"] = timings["seconds"].astype(float)
     timings["warmup"] = timings["warmup"].astype(bool)
+    for table in ("unadapted_values", "val_curve"):
+        optional[table]["value"] = optional[table]["value"].astype(float)
     return RunData(path=store, manifest=manifest, cells=frames["cells"], values=values, timings=timings,
-                   costs=frames["phase_costs"], curves=frames["training_curve"], speed_blocks=blocks)
+                   costs=frames["phase_costs"], curves=frames["training_curve"], speed_blocks=optional["speed_blocks"],
+                   unadapted=optional["unadapted_values"], val_curve=optional["val_curve"])

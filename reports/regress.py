@@ -156,7 +156,7 @@ def gate_ids(ctx: Context) -> list[str]:
     ids = ["numerics"]
     for m in ctx.design.methods:
         ids.append(f"quality/{m}")
-        ids += [f"quality/{m}/{t}/{ctx.primary[t].name}" for t in ctx.design.tasks]
+        ids += [f"quality/{m}/{t}/{ctx.primary[t].name}" for t in ctx.design.tasks if ctx.design.scores(m, t)]
     speed = clean(ctx.run.timings, "speed")
     for m in speed_methods(ctx.run.timings):
         ids += [f"speed/{m}/{p}" for p in SPEED_PHASES if ((speed["method"] == m) & (speed["phase"] == p)).any()]

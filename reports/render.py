@@ -14,6 +14,7 @@ import jinja2
 
 from reports import figures, tables
 from reports.analysis import Analysis
+from reports.learned import NOT_LEARNED
 from reports.summary import write_summary
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -25,6 +26,9 @@ FIGURE_TITLES = {
     "speed_ratios": "Paired speed ratios per phase with 95% CIs; dashed: the paper's claimed speed-up.",
     "ranking": "Ranking of all methods (mean rank over task x domain blocks) with Wilcoxon + Holm cliques.",
     "training_curves": "Meta-training curves (outer loss) against steps and wall-clock seconds.",
+    "learned": "Is each task learned? Each method after adaptation (filled) and before (hollow) against the "
+               "constant control (dashed).",
+    "learning_curves": "{task}: primary metric on the fixed meta-val episodes against meta-training steps.",
 }
 
 
@@ -60,6 +64,10 @@ def _sections(a: Analysis, tabs: dict[str, tables.Table], figs: dict[str, Path],
         return [figure(n) for n in figs if n == prefix or n.startswith(prefix + "_")]
 
     sections = [
+        {"heading": "Is each task learned?", "items": [table("learned"), *fig_items("learned"),
+                                                       table("adaptation_gain")]},
+        {"heading": "Learning curves and convergence", "items": [table("convergence"),
+                                                                 *fig_items("learning_curves")]},
         {"heading": "Main results", "items": [table("main"), table("comparisons"), *fig_items("forest")]},
         {"heading": "Speed", "items": [table("speed"), *fig_items("speed_ratios"), table("flops"),
                                        table("phase_times")]},
@@ -88,6 +96,12 @@ def _meta(a: Analysis) -> list[tuple[str, str]]:
             ("environment", env_text)]
 
 
+def not_learned_flags(a: Analysis) -> list[str]:
+    """The banner lines that open the report, one per task no declared method learned."""
+    return [f"{NOT_LEARNED}: {task}. {a.learned.reasons[task]}; its {a.comparisons.reference}-versus-baseline "
+            "comparisons are uninterpretable." for task in a.learned.not_learned]
+
+
 def _failures(a: Analysis) -> list[str]:
     cells = [f"{f['method']} seed {f['seed']}: {f['reason']}" for f in a.design.failures]
     blocks = [f"speed block {f['block']}: {f['reason']}" for f in a.run.speed_failures]
@@ -106,7 +120,8 @@ def write_report(a: Analysis, out: Path) -> Path:
     sections = _sections(a, tabs, figs, Path("figures"))
     title = f"mtml-bench report: {a.run.manifest.get('suite', a.run.run_dir.name)}"
 
-    md = [f"# {title}", ""]
+    flags = not_learned_flags(a)
+    md = [f"# {title}", ""] + [f"**{flag}**\n" for flag in flags]
     md += [f"- **{k}**: {v}" for k, v in _meta(a)]
     md += [""] + [f"> note: {n}" for n in a.notes]
     failures = _failures(a)
@@ -120,7 +135,7 @@ def write_report(a: Analysis, out: Path) -> Path:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined)
-    html = env.get_template("report.html.j2").render(title=title, meta=_meta(a), notes=a.notes,
+    html = env.get_template("report.html.j2").render(title=title, flags=flags, meta=_meta(a), notes=a.notes,
                                                      failures=failures, sections=sections,
                                                      store=a.run.path.name)
     index = out / "index.html"

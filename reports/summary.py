@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from reports.analysis import Analysis
+from reports.learned import CONTROL, NOT_LEARNED, UNINTERPRETABLE
 
 SCHEMA = "mtml-bench-report/1"
 
@@ -58,8 +59,27 @@ def build_summary(a: Analysis) -> dict[str, Any]:
                                                         for b in rk.pairwise_holm.columns if b != a_}
                                                    for a_ in rk.pairwise_holm.index}}
                 for scope, rk in a.rankings.items()}
+    learned = a.learned
     summary = {
         "schema": SCHEMA,
+        "not_learned": [{"task": t, "flag": NOT_LEARNED, "reason": learned.reasons[t],
+                         "comparisons": UNINTERPRETABLE} for t in learned.not_learned],
+        "learned": {"control": CONTROL, "available": learned.available,
+                    "checks": [{"method": c.method, "task": c.task, "metric": c.metric,
+                                "control": c.method in a.design.controls, "constant": c.control_value,
+                                "value": c.method_value, "relative_reduction": c.relative_reduction,
+                                "points_above": c.points_above, "effect": c.effect.estimate,
+                                "ci": list(c.effect.ci), "margin": c.effect.margin, "p_wilcoxon": c.effect.p,
+                                "p_holm": c.effect.p_adjusted, "p_crossed_t_holm": c.effect.p_crossed_adjusted,
+                                "learned": c.learned} for c in learned.checks],
+                    "adaptation_gains": [{"method": g.method, "task": g.task, "metric": g.metric,
+                                          "before": g.before, "after": g.after, "effect": g.effect.estimate,
+                                          "ci": list(g.effect.ci), "p_wilcoxon": g.effect.p}
+                                         for g in learned.gains]},
+        "convergence": [{"method": c.method, "task": c.task, "metric": c.metric, "start_step": c.start_step,
+                         "end_step": c.end_step, "start": c.start_value, "end": c.end_value,
+                         "improvement": c.improvement, "margin": c.margin, "n_pairs": c.n_pairs, "p": c.p,
+                         "p_holm": c.p_holm, "verdict": c.verdict} for c in a.convergence],
         "run": {"store": str(run.path), "suite": run.manifest.get("suite"), "spec_hash": run.manifest.get("spec_hash"),
                 "split_hash": run.manifest.get("split_hash"), "environment": run.manifest.get("environment")},
         "protocol": {"alpha": a.alpha, "reference": a.comparisons.reference,
@@ -68,7 +88,8 @@ def build_summary(a: Analysis) -> dict[str, Any]:
                      "family_size": len(a.effects) + sum(r.claim is not None for r in a.speed),
                      "bootstrap_resamples": a.n_resamples, "bootstrap_seed": a.seed,
                      "ci": "percentile, seeds and domains resampled together"},
-        "design": {"methods": a.design.methods, "seeds": a.design.seeds, "tasks": a.design.tasks,
+        "design": {"methods": a.design.methods, "controls": a.design.controls, "seeds": a.design.seeds,
+                   "tasks": a.design.tasks,
                    "domains": a.design.domains, "excluded_methods": a.design.excluded_methods,
                    "excluded_seeds": a.design.excluded_seeds},
         "means": [{"method": m.method, "task": m.task, "metric": m.metric, "mean": m.mean, "ci": list(m.ci),

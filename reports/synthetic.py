@@ -96,6 +96,11 @@ class SyntheticConfig:
     comparisons: Mapping[str, Any] | None = None
     speed_section: bool = True
     secondary: bool = False  # also record one secondary metric for depth and normals
+    adaptation_gain: float = 0.1  # effect units: before-adaptation values are this much worse (unadapted_values)
+    val_curve_points: int = 0  # > 0: learning curves on meta-val episodes with this many checkpoints (val_curve)
+    val_curve_episodes: int = 8  # meta-val episodes per task and seed on those curves
+    improving: Sequence[str] = ()  # methods whose learning curves still improve at the end of the budget
+    controls: Sequence[str] = ()  # methods recorded as controls in the manifest's method_roles
 
     def planted(self, method: str, task: str) -> float:
         e = self.effects.get(method, 0.0)
@@ -130,6 +135,7 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
     failed = {(m, s): r for m, s, r in cfg.failed}
     skipped = set(cfg.missing)
     rows: list[tuple[Any, ...]] = []
+    before_rows: list[tuple[Any, ...]] = []
     for task in cfg.tasks:
         doms = [f"{task[:3]}-d{j:02d}" for j in range(cfg.domains)]
         dom_eff = world.normal(0, cfg.sd_domain, cfg.domains)
@@ -146,9 +152,11 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
                 for info in _task_metrics(cfg, task):  # secondary metrics follow the same quality, plus noise
                     extra = 0.0 if info.primary else g.normal(0, cfg.sd_noise, q.shape)
                     val = _value(info, q + extra)
+                    initial = _value(info, q + extra - cfg.adaptation_gain + g.normal(0, cfg.sd_noise, q.shape))
                     for j, dom in enumerate(doms):
                         for e in range(cfg.episodes):
                             rows.append((m, s, task, dom, e, info.name, float(val[j, e])))
+                            before_rows.append((m, s, task, dom, e, info.name, float(initial[j, e])))
     values = pd.DataFrame(rows, columns=["method", "seed", "task", "domain", "episode", "metric", "value"])
     for m, s in cfg.inf_values:
         idx = values.index[(values["method"] == m) & (values["seed"] == s)][0]
@@ -208,6 +216,26 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
                               "elapsed": step * PHASE_SECONDS["meta_train_step"] * speed_of[m], "loss": loss,
                               "task_losses": json.dumps({t: loss for t in cfg.tasks})})
     curves = pd.DataFrame(crows, columns=["method", "seed", "step", "elapsed", "loss", "task_losses"])
+    vrows = []
+    budget = 10 * max(cfg.val_curve_points - 1, 1)
+    for task in cfg.tasks if cfg.val_curve_points else ():
+        info = _primary(task)
+        for m in methods:
+            for s in seeds:
+                if (m, s) in skipped or (m, s) in failed:
+                    continue
+                ep_q = g.normal(0, cfg.sd_episode, cfg.val_curve_episodes)
+                for k in range(cfg.val_curve_points):
+                    step = 10 * k
+                    # plateaued methods reach their level within the first fifth of the budget; improving ones
+                    # gain 0.3 effect units linearly to the very end
+                    shape = step / budget if m in cfg.improving else 1 - math.exp(-step / (0.05 * budget))
+                    q = (cfg.planted(m, task) - 0.3 + 0.3 * shape + ep_q
+                         + g.normal(0, cfg.sd_noise, cfg.val_curve_episodes))
+                    for e, v in enumerate(_value(info, q)):
+                        vrows.append((m, s, step, task, f"{task[:3]}-val", e, info.name, float(v)))
+    val_curve = pd.DataFrame(vrows, columns=["method", "seed", "step", "task", "domain", "episode", "metric",
+                                             "value"])
     spec = _spec(cfg)
     manifest = {
         "schema": 1, "spec": spec, "spec_hash": _hash(spec), "split_hash": _hash([cfg.tasks, cfg.domains]),
@@ -216,13 +244,15 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
                         "cores": 2, "threads": {"torch": 1, "interop": 1}, "device": "cpu"},
         "parameter_counts": {m: 100_000 + 1000 * i for i, m in enumerate(methods)},
         "metrics": {m.name: m.to_json() for t in cfg.tasks for m in _task_metrics(cfg, t)},
+        "method_roles": {m: {"control": m in cfg.controls, "tasks": None} for m in methods},
     }
     blocks = pd.DataFrame([{"block": b, "status": "failed" if b in dict(cfg.failed_blocks) else "done",
                             "reason": dict(cfg.failed_blocks).get(b), "finished_at": "2026-01-01T00:00:00Z"}
                            for b in range(cfg.blocks)] if cfg.speed_section else [],
                           columns=["block", "status", "reason", "finished_at"])
     return RunData(path=Path(path), manifest=manifest, cells=cells, values=values, timings=timings, costs=costs,
-                   curves=curves, speed_blocks=blocks)
+                   curves=curves, speed_blocks=blocks,
+                   unadapted=pd.DataFrame(before_rows, columns=list(values.columns)), val_curve=val_curve)
 
 
 def write_store(run: RunData, path: Path | str) -> Path:
@@ -239,7 +269,8 @@ def write_store(run: RunData, path: Path | str) -> Path:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         for table, frame in (("cells", run.cells), ("metric_values", run.values), ("timing_samples", run.timings),
                              ("phase_costs", run.costs), ("training_curve", run.curves),
-                             ("speed_blocks", run.speed_blocks)):
+                             ("speed_blocks", run.speed_blocks), ("unadapted_values", run.unadapted),
+                             ("val_curve", run.val_curve)):
             if frame.empty or table not in tables:  # speed_blocks: only in schemas that have it
                 continue
             cols = list(frame.columns)

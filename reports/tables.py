@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from reports.analysis import Analysis
+from reports.learned import NOT_LEARNED
 
 ARROW = {"higher": "↑", "lower": "↓"}
 
@@ -81,14 +82,24 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def label(a: Analysis, method: str) -> str:
+    """A method's name as tables show it: the reference and the controls are marked."""
+    if method == a.comparisons.reference:
+        return method + " (reference)"
+    return method + (" (control)" if method in a.design.controls else "")
+
+
 def main_table(a: Analysis) -> Table:
     rows, disp = [], []
     for m in a.design.methods:
-        row: dict[str, object] = {"method": m}
-        drow: dict[str, str] = {"method": m + (" (reference)" if m == a.comparisons.reference else "")}
+        row: dict[str, object] = {"method": m, "control": m in a.design.controls}
+        drow: dict[str, str] = {"method": label(a, m)}
         for t in a.design.tasks:
-            mc = a.mean_of(m, t)
             info = a.primary[t]
+            if not a.design.scores(m, t):
+                drow[f"{t} {info.name} {ARROW[info.direction]}"] = "not scored"
+                continue
+            mc = a.mean_of(m, t)
             row.update({f"{t}.{info.name}.mean": mc.mean, f"{t}.{info.name}.ci_lo": mc.ci[0],
                         f"{t}.{info.name}.ci_hi": mc.ci[1]})
             drow[f"{t} {info.name} {ARROW[info.direction]}"] = f"{fmt(mc.mean)} [{fmt(mc.ci[0])}, {fmt(mc.ci[1])}]"
@@ -183,6 +194,8 @@ def domain_tables(a: Analysis) -> list[Table]:
         sub = a.means[(a.means["task"] == task) & (a.means["metric"] == info.name)]
         rows, disp = [], []
         for m in a.design.methods:
+            if not a.design.scores(m, task):
+                continue
             wide = sub[sub["method"] == m].pivot(index="seed", columns="domain", values="value")
             wide = wide.reindex(columns=doms)
             wide["Avg"] = wide.mean(axis=1)
@@ -191,15 +204,73 @@ def domain_tables(a: Analysis) -> list[Table]:
             se = wide.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else wide.mean(axis=0) * np.nan
             rows.append({"method": m, **{f"{d}.mean": mean[d] for d in wide.columns},
                          **{f"{d}.se": se[d] for d in wide.columns}})
-            disp.append({"method": m, **{d: f"{fmt(mean[d])} ± {fmt(se[d], 2)}" for d in wide.columns}})
+            disp.append({"method": label(a, m), **{d: f"{fmt(mean[d])} ± {fmt(se[d], 2)}" for d in wide.columns}})
         title = (f"{task}: {info.name} ({info.direction} is better) per held-out domain, mean ± SE over "
                  f"{len(a.design.seeds)} seeds (ddof=1)")
         out.append(Table(f"domains_{task}", title, pd.DataFrame(rows), pd.DataFrame(disp)))
     return out
 
 
+def learned_table(a: Analysis) -> Table:
+    """Is each task learned? Each method against the constant control (Holm within this section)."""
+    rows, disp = [], []
+    for c in a.learned.checks:
+        e = c.effect
+        rows.append({"task": c.task, "metric": c.metric, "method": c.method, "control": c.method in a.design.controls,
+                     "constant": c.control_value, "value": c.method_value, "relative_reduction": c.relative_reduction,
+                     "points_above": c.points_above, "effect": e.estimate, "ci_lo": e.ci[0], "ci_hi": e.ci[1],
+                     "margin": e.margin, "p_wilcoxon": e.p, "p_holm": e.p_adjusted,
+                     "p_crossed_t_holm": e.p_crossed_adjusted, "learned": c.learned})
+        gap = (f"{c.relative_reduction:+.1%}" if not math.isnan(c.relative_reduction)
+               else f"{c.points_above:+.1f} points")
+        disp.append({"task": c.task + (f" — {NOT_LEARNED}" if c.task in a.learned.not_learned else ""),
+                     "method": label(a, c.method), f"constant ({c.metric})": fmt(c.control_value),
+                     "method value": fmt(c.method_value), "reduction / gain over constant": gap,
+                     "p (Wilcoxon, Holm)": fmt_p(e.p_adjusted), "p (crossed t, Holm)": fmt_p(e.p_crossed_adjusted),
+                     "verdict": "learned" if c.learned else "NOT learned"})
+    title = ("Is each task learned? Each method against the 'constant' control (the meta-train prior, no image "
+             "input) on the primary metric, paired over the same held-out episodes; relative error reduction "
+             "(accuracy: points above chance); Holm over this section; learned = both tests reject and the "
+             "effect exceeds the metric's margin")
+    return Table("learned", title, pd.DataFrame(rows), pd.DataFrame(disp))
+
+
+def gain_table(a: Analysis) -> Table:
+    """Each method's adaptation gain: after adaptation against its own initialisation, same query."""
+    rows, disp = [], []
+    for g in a.learned.gains:
+        e = g.effect
+        rows.append({"task": g.task, "metric": g.metric, "method": g.method, "before": g.before, "after": g.after,
+                     "effect": e.estimate, "ci_lo": e.ci[0], "ci_hi": e.ci[1], "p_wilcoxon": e.p})
+        shown = (f"{fmt(e.as_ratio(e.estimate), 3)}x [{fmt(e.as_ratio(e.ci[0]), 3)}, {fmt(e.as_ratio(e.ci[1]), 3)}]"
+                 if e.metric.transform == "log_ratio" else f"{fmt(e.estimate)} [{fmt(e.ci[0])}, {fmt(e.ci[1])}]")
+        disp.append({"task": g.task, "method": label(a, g.method), f"before ({g.metric})": fmt(g.before),
+                     "after": fmt(g.after), "gain [95% CI]": shown, "p (Wilcoxon)": fmt_p(e.p)})
+    title = ("Adaptation gain: each method after its test-time steps against its own meta-learned "
+             "initialisation (zero steps), same query episodes; error metrics as ratio before/after "
+             "(above 1 = adaptation helped); exploratory")
+    return Table("adaptation_gain", title, pd.DataFrame(rows), pd.DataFrame(disp))
+
+
+def convergence_table(a: Analysis) -> Table:
+    rows, disp = [], []
+    for c in a.convergence:
+        rows.append({"method": c.method, "task": c.task, "metric": c.metric, "start_step": c.start_step,
+                     "end_step": c.end_step, "start": c.start_value, "end": c.end_value,
+                     "improvement": c.improvement, "margin": c.margin, "n_pairs": c.n_pairs, "p": c.p,
+                     "p_holm": c.p_holm, "converged": c.converged})
+        disp.append({"method": label(a, c.method), "task": c.task,
+                     f"meta-val {c.metric}": f"{fmt(c.start_value)} → {fmt(c.end_value)}",
+                     "steps": f"{c.start_step} → {c.end_step}", "improvement (effect units)": fmt(c.improvement, 3),
+                     "p (one-sided, Holm)": fmt_p(c.p_holm), "verdict": c.verdict})
+    title = ("Convergence: change of the primary metric on the fixed meta-val episodes over the last quarter of "
+             "the budget, paired per (seed, episode); not converged = significant (one-sided Wilcoxon, Holm over "
+             "the method's tasks) and above the metric's margin")
+    return Table("convergence", title, pd.DataFrame(rows), pd.DataFrame(disp))
+
+
 def all_tables(a: Analysis) -> list[Table]:
-    tables = [main_table(a), comparison_table(a)]
+    tables = [learned_table(a), gain_table(a), convergence_table(a), main_table(a), comparison_table(a)]
     if a.secondary:
         tables.append(comparison_table(a, secondary=True))
     tables += [speed_table(a), phase_table(a), flops_table(a), ranking_table(a), *domain_tables(a)]

@@ -82,6 +82,12 @@ def test_every_method_receives_identical_episodes() -> None:
     assert set(BASELINES) <= set(METHODS.names())
     # test plugins (tests/bench_plugin.py) may register test-only methods in this worker: skip those
     shipped = [name for name in METHODS.names() if METHODS.get(name).__module__.startswith("methods.")]
+    # the constant and scratch controls draw no meta-train episodes at all (nothing to pair)
+    for name in ("constant", "scratch"):
+        sampler = RecordingSampler()
+        _build(name, seed=5).meta_train(sampler, Budget(steps=2), NullClock(), seed_index=1)
+        assert sampler.seen == [], name
+    shipped = [name for name in shipped if name not in ("constant", "scratch")]
     for name in shipped:
         sampler = RecordingSampler()
         _build(name, seed=5).meta_train(sampler, Budget(steps=2), NullClock(), seed_index=1)
@@ -183,9 +189,18 @@ def test_multitask_classification_loss_options() -> None:
     episode = toy_sampler().episode("train", "classification", "r0", seed_index=0, episode_index=0)
     swapped = _relabelled(episode, torch.tensor([2, 0, 1]))
     prototype, head = _build("multitask"), _build("multitask", extra={"classification_loss": "head"})
-    # the prototype loss (AFR's stage 1, the default) does not care how an episode numbers its classes
+    # the backbone is shaped by the prototype loss (AFR's stage 1, the default), which does not care how an
+    # episode numbers its classes; the head beside it is trained on detached features, so its relabelled
+    # targets never reach the backbone
+    def backbone_grads(method, ep: Episode) -> list[torch.Tensor]:
+        method.net.zero_grad()
+        method.query_loss(ep).backward()
+        return [p.grad.clone() for p in method.net.backbone.parameters()]
+
+    for a, b in zip(backbone_grads(prototype, episode), backbone_grads(prototype, swapped), strict=True):
+        torch.testing.assert_close(a, b)
+    assert float(prototype.net.heads["classification"].linear.weight.grad.abs().sum()) > 0  # the head is trained
     with torch.no_grad():
-        torch.testing.assert_close(prototype.query_loss(episode), prototype.query_loss(swapped))
         assert abs(float(head.query_loss(episode)) - float(head.query_loss(swapped))) > 1e-4
     with pytest.raises(ValueError, match="classification_loss='softmax' is not one of prototype, head"):
         _build("multitask", extra={"classification_loss": "softmax"})

@@ -55,8 +55,16 @@ def test_shipped_specs_load_and_name_registered_entries(name: str) -> None:
 
     # test plugins (tests/bench_plugin.py) may have registered test-only methods in this worker
     shipped_methods = {name for name in METHODS.names() if METHODS.get(name).__module__.startswith("methods.")}
-    assert set(spec.method_names) == shipped_methods, "shipped specs list every registered method"
+    controls = {name for name in shipped_methods if METHODS.get(name).control}
+    assert controls == {"constant", "scratch", "protonet"}
+    assert controls <= set(spec.method_names), "every shipped spec runs every control"
+    if name in ("standard", "ablations"):  # the two split the methods between them
+        other = load_spec("ablations" if name == "standard" else "standard")
+        assert set(spec.method_names) | set(other.method_names) == shipped_methods
+    else:
+        assert set(spec.method_names) == shipped_methods, "shipped specs list every registered method"
     assert len(spec.tasks) == 4
+    assert spec.training.curve_every is not None, "every shipped spec records learning curves"
 
 
 def test_round_trip_through_the_manifest_form() -> None:
@@ -171,7 +179,7 @@ def test_file_errors_are_one_line(tmp_path: Path) -> None:
         load_spec(bad)
     with pytest.raises(SpecError, match=r"spec file .*missing.toml does not exist"):
         load_spec(tmp_path / "missing.toml")
-    with pytest.raises(SpecError, match=r"unknown spec 'smok'. Give a shipped spec \(smoke, standard, paper\)"):
+    with pytest.raises(SpecError, match=r"unknown spec 'smok'. Give a shipped spec \(smoke, standard, ablations, paper\)"):
         load_spec("smok")
 
 

@@ -1,0 +1,127 @@
+""""Is each task learned?" and the convergence check, on planted stores in the real schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports.analysis import analyse
+from reports.convergence import WARNING, check_convergence, last_quarter
+from reports.learned import NOT_LEARNED, UNINTERPRETABLE
+from reports.load import load_run
+from reports.metricinfo import registry_metrics
+from reports.render import not_learned_flags
+from reports.report import build_report
+from reports.summary import build_summary
+from reports.synthetic import SCALE, SyntheticConfig, make_run, write_run
+
+TASKS = ("classification", "depth", "normals", "vanishing_point")
+PRIMARY = {m.task: m for m in registry_metrics(["accuracy", "abs_rel", "normals_mean_angle", "vp_mean_angle"]).values()}
+
+
+def _config(afr_depth: float, improving: tuple[str, ...] = ()) -> SyntheticConfig:
+    # constant is the control (no planted effect); maml beats it everywhere; afr beats it on every task
+    # but depth, where it plants ``afr_depth``
+    # (0.3 on classification keeps the planted accuracies below 1, where the synthetic model clips)
+    effects = {"afr": {t: (afr_depth if t == "depth" else 0.3 if t == "classification" else 0.6) for t in TASKS},
+               "maml": {t: 0.3 if t == "classification" else 0.6 for t in TASKS}, "constant": 0.0}
+    return SyntheticConfig(methods=("afr", "maml", "constant"), domains=12, seeds=3, episodes=2, effects=effects,
+                           controls=("constant",), comparisons={"reference": "afr", "baselines": ["maml"]},
+                           val_curve_points=9, improving=improving, seed=11)
+
+
+@pytest.fixture(scope="module")
+def flagged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_report(write_run(_config(afr_depth=0.0), tmp_path_factory.mktemp("flagged")), n_resamples=100)
+
+
+def test_not_learned_flag_opens_every_report_when_a_method_equals_constant(flagged: Path) -> None:
+    out = flagged.parent
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary)[:2] == ["schema", "not_learned"]
+    assert [f["task"] for f in summary["not_learned"]] == ["depth"]
+    assert "afr" in summary["not_learned"][0]["reason"]
+    html = (out / "index.html").read_text()
+    assert html.index(f"{NOT_LEARNED}: depth") < html.index("<dl class=\"meta\">")  # above everything else
+    md = (out / "report.md").read_text().splitlines()
+    assert md[2].startswith(f"**{NOT_LEARNED}: depth")
+    depth = [c for c in summary["comparisons"] if c["task"] == "depth"]
+    assert depth and all(c["verdict"] == UNINTERPRETABLE for c in depth)
+    assert all(c["verdict"] != UNINTERPRETABLE for c in summary["comparisons"] if c["task"] != "depth")
+    checks = {(c["method"], c["task"]): c for c in summary["learned"]["checks"]}
+    assert not checks[("afr", "depth")]["learned"] and checks[("maml", "depth")]["learned"]
+    assert ("constant", "depth") not in checks
+
+
+def test_no_flag_when_every_declared_method_beats_constant() -> None:
+    a = analyse(make_run(_config(afr_depth=0.6)), n_resamples=100)
+    assert a.learned.not_learned == [] and not_learned_flags(a) == []
+    assert build_summary(a)["not_learned"] == []
+    assert all(c.learned for c in a.learned.checks)
+    assert all(e.verdict != UNINTERPRETABLE for e in a.effects)
+    # the relative reduction is what the planted effect gives: 1 - exp(-0.6) for log-ratio errors
+    depth = a.learned.check("maml", "depth")
+    assert depth is not None and depth.relative_reduction == pytest.approx(1 - np.exp(-0.6), abs=0.08)
+
+
+def test_adaptation_gains_recover_the_planted_gain(flagged: Path) -> None:
+    summary = json.loads((flagged.parent / "summary.json").read_text())
+    gains = summary["learned"]["adaptation_gains"]
+    assert {(g["method"], g["task"]) for g in gains} == {(m, t) for m in ("afr", "maml", "constant") for t in TASKS}
+    for g in gains:  # SyntheticConfig.adaptation_gain = 0.1 model units, before is worse (x SCALE for deltas)
+        expected = 0.1 * SCALE.get(g["metric"], 1.0)
+        assert g["effect"] == pytest.approx(expected, rel=0.3)
+
+
+def test_learned_section_and_curves_are_in_the_report(flagged: Path) -> None:
+    out = flagged.parent
+    figures = {p.name for p in (out / "figures").glob("*.png")}
+    assert "learned.png" in figures and {f"learning_curves_{t}.png" for t in TASKS} <= figures
+    tables = {p.stem for p in (out / "tables").glob("*.csv")}
+    assert {"learned", "adaptation_gain", "convergence"} <= tables
+    md = (out / "report.md").read_text()
+    assert md.index("## Is each task learned?") < md.index("## Main results")
+
+
+def test_convergence_flags_a_planted_still_improving_curve() -> None:
+    a = analyse(make_run(_config(afr_depth=0.6, improving=("afr",))), n_resamples=50)
+    verdicts = {(c.method, c.task): c for c in a.convergence}
+    assert all(not verdicts[("afr", t)].converged for t in TASKS)
+    assert all(verdicts[("maml", t)].converged for t in TASKS)
+    assert all(verdicts[("afr", t)].verdict == WARNING for t in TASKS)
+    assert any(WARNING in note for note in a.notes)
+
+
+def test_convergence_check_has_power_and_a_controlled_false_alarm_rate() -> None:
+    """Over planted stores: the still-improving curve is caught almost always, a flat one rarely."""
+    caught = false_alarm = 0
+    trials = 20
+    for seed in range(trials):
+        cfg = _config(afr_depth=0.6, improving=("afr",))
+        cfg.seed = 100 + seed
+        verdicts = {(c.method, c.task): c.converged
+                    for c in check_convergence(make_run(cfg).val_curve, PRIMARY, 0.05, lambda info: info.margin)}
+        caught += not verdicts[("afr", "depth")]
+        false_alarm += not verdicts[("maml", "depth")]
+    assert caught >= 0.9 * trials
+    assert false_alarm <= 0.2 * trials
+
+
+def test_last_quarter_uses_the_checkpoint_at_three_quarters() -> None:
+    assert last_quarter([0, 25, 50, 75, 100]) == (75, 100)
+    assert last_quarter([0, 40, 80, 120]) == (80, 120)
+    assert last_quarter([0]) is None
+    empty = pd.DataFrame(columns=["method", "seed", "step", "task", "domain", "episode", "metric", "value"])
+    assert check_convergence(empty, {}, 0.05, lambda info: 0.0) == []
+
+
+def test_a_run_without_constant_says_so(tmp_path: Path) -> None:
+    cfg = SyntheticConfig(methods=("afr", "maml"), domains=5, seeds=2, episodes=2, seed=3)
+    a = analyse(load_run(write_run(cfg, tmp_path)), n_resamples=100)
+    assert not a.learned.available and a.learned.checks == []
+    assert any("no 'constant' control" in note for note in a.notes)
+    assert registry_metrics(["accuracy"])  # the registry the synthetic store uses is importable
