@@ -38,6 +38,8 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "specs": ("bench.cli_specs", "list the shipped specs, or print one (a starting point for your own)"),
     "download": ("domains.cli_download", "fetch a real suite's public release into the layout its loader reads"),
     "export": ("reports.cli_export", "export a run's training curves and final metrics to TensorBoard"),
+    "install-learn2learn": ("bench.cli_learn2learn", "build learn2learn 0.2.0 (the MAML-family baselines) and "
+                            "install it into this environment"),
 }
 
 

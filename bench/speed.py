@@ -1,4 +1,4 @@
-"""The interleaved speed section and the noise-free cost proxies (``reference/statistics.md`` §4).
+"""The interleaved speed section and the noise-free cost proxies (``docs/timing.md``).
 
 Speed ratios are only fair when both methods run in the same process on the
 same episodes, alternating, so that machine drift hits both equally. A block

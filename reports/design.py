@@ -1,4 +1,4 @@
-"""The balanced-design check that runs before any statistic (statistics.md §3.1).
+"""The balanced-design check that runs before any statistic (docs/statistics.md#balanced-design-check).
 
 Every comparison in a report is paired by (seed, domain, episode). A missing
 cell would silently unpair it, so a missing cell is an error (exit 3) that

@@ -4,7 +4,7 @@ Every kind turns its evidence into a ``Gate`` record (the fields the table, the
 JSON and the pytest summary show) in two steps: ``measure`` computes the
 estimate, the one-sided p that the Holm step adjusts across the gated family,
 and the smallest regression the gate can detect; ``decide`` applies the rule of
-statistics.md §5.3 once the adjusted p is known. Regressions are decided at
+docs/regression-gate.md#what-is-gated-and-how once the adjusted p is known. Regressions are decided at
 alpha/m (the first Holm step, conservative for all of them); OK and IMPROVED
 are pass-side decisions, taken at alpha.
 
@@ -118,7 +118,7 @@ class QualityGate(GateKind):
       and a one-sided signed-rank test of "worse than one margin" over them decides.
     * training redrawn (another machine, or a numerics change in training): each seed's trajectory
       moves all its cells together, so the test is the intersection of that signed-rank test over cells
-      and the seed x column random-effects t-test (statistics.md §3.3).
+      and the seed x column random-effects t-test (docs/statistics.md#tests).
     """
 
     kind = "quality"
@@ -139,7 +139,7 @@ class QualityGate(GateKind):
         if ev.same_training:
             g.p = wilcoxon_p(ev.episodes.ravel() + 1.0, alternative="less")
             self.regime = f"same training: {ev.episodes.size} paired episodes"
-            g.detectable = 1.0 if min_wilcoxon_p(ev.episodes.size, "less") < alpha / max(family, 1) else g.detectable
+            g.detectable = detectable_same_training(ev.episodes.ravel(), alpha / max(family, 1))
         else:
             crossed = crossed_t(shifted_cells)
             g.p = max(wilcoxon_p(shifted_cells.ravel(), alternative="less"), crossed.p_less())
@@ -203,6 +203,17 @@ def signed_rank_bounds(d: np.ndarray, level: float) -> tuple[float, float]:
     k = int(max(0, math.floor(mean - float(stats.norm.ppf(1 - level)) * sd)))
     k = min(k, len(w) - 1)
     return float(w[k]), float(w[len(w) - 1 - k])
+
+
+def detectable_same_training(d: np.ndarray, level: float, power: float = POWER) -> float | None:
+    """Smallest uniform loss (in margins) the same-training test detects with ``power``, given the spread
+    of this run's paired episode effects: the t-test's, widened by sqrt(pi/3), the signed-rank test's
+    worst asymptotic efficiency against it for normal data."""
+    d = np.asarray(d, dtype=float)
+    if d.size < 2:
+        return None
+    z = float(stats.norm.ppf(1 - level)) + float(stats.norm.ppf(power))
+    return 1.0 + z * float(np.std(d, ddof=1)) / math.sqrt(d.size) * math.sqrt(math.pi / 3)
 
 
 def detectable_quality(baseline: np.ndarray, level: float, power: float = POWER) -> float | None:

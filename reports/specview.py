@@ -1,7 +1,7 @@
 """The parts of a run's spec (stored in the manifest) that the statistics depend on.
 
 The confirmatory family is declared in the spec *before* the run
-(statistics.md §3.5): the reference method, the baselines it is compared with,
+(docs/statistics.md#multiplicity): the reference method, the baselines it is compared with,
 the speed claim and alpha. Reading them here, in one place, keeps the report
 and the regression gate from drifting apart.
 """
