@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import copy
 import inspect
-import tomllib
 import typing
 from collections.abc import Sequence
 from typing import Any
 
 from bench.errors import SpecError
-from bench.spec import Spec, parse_spec
+from bench.spec import Spec, parse_spec, tomllib
 
 # top-level sections of a spec and the fields a bare key (no dot) may name
 SECTIONS = ("suite", "episodes", "network", "training", "methods", "speed", "comparisons", "tuning", "runtime")

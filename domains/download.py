@@ -226,7 +226,10 @@ def extract(archive: Path, staging: Path, progress: bool = True) -> None:
                 if not _safe_member(member.name) or member.issym() or member.islnk():
                     raise DownloadError(f"{archive.name}: member {member.name!r} is a link or leaves the target "
                                         "folder; the archive is not trusted, nothing was placed")
-                tar.extract(member, staging, filter="data")
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4: the stdlib's own guard too
+                    tar.extract(member, staging, filter="data")
+                else:
+                    tar.extract(member, staging)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as err:
         raise DownloadError(f"{archive.name} cannot be extracted ({err}); delete it and run again") from None
 

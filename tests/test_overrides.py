@@ -8,7 +8,6 @@ its suite's real layout, shrunk from the command line.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from fixtures.taskonomy_writer import write_taskonomy
 from bench.cli import main
 from bench.errors import SpecError
 from bench.overrides import apply_overrides, parse_value
-from bench.spec import REAL, SHIPPED, load_spec, parse_spec, shipped_path
+from bench.spec import REAL, SHIPPED, load_spec, parse_spec, shipped_path, tomllib
 from bench.store import open_store
 
 MICRO = Path(__file__).parent / "specs" / "micro.toml"

@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 
 from bench.errors import SpecError, UserError
-from bench.spec import REAL, SHIPPED, Spec, check_names, load_spec, parse_seeds, parse_spec, shipped_path, tomllib
+from bench.spec import (
+    REAL,
+    SHIPPED,
+    Spec,
+    check_names,
+    load_spec,
+    parse_seeds,
+    parse_spec,
+    shipped_path,
+    tomllib,
+)
 
 MICRO = Path(__file__).parent / "specs" / "micro.toml"
 
