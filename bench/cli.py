@@ -35,6 +35,8 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "split": ("domains.cli_split", "write or verify a suite's hashed split manifest"),
     "check": ("domains.cli_check", "scan a real dataset folder: counts, dtypes, value ranges, unreadable files"),
     "tune": ("bench.cli_tune", "choose hyper-parameters on meta-val domains, same budget for every method"),
+    "install-learn2learn": ("bench.cli_learn2learn", "build learn2learn 0.2.0 (the MAML-family baselines) and "
+                            "install it into this environment"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Noise-free cost proxies of one step of each phase: FLOPs and peak memory (``reference/statistics.md`` §4).
+"""Noise-free cost proxies of one step of each phase: FLOPs and peak memory (``docs/timing.md``).
 
 Both the cell (which counts costs once per method, at the plan's cost seed) and
 the interleaved speed section (which times the same single steps) drive a method

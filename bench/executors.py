@@ -191,9 +191,11 @@ class ProcessExecutor(Executor):
             os.environ[name] = str(setup.threads)
         os.environ.setdefault("PYTHONHASHSEED", "0")  # the same string hashing in every worker
 
-    def _new_pool(self, size: int, fresh: bool) -> ProcessPoolExecutor:
+    def _new_pool(self, size: int) -> ProcessPoolExecutor:
+        # A fresh pool is created for one job and shut down after it, so its one worker never serves a
+        # second job (``max_tasks_per_child`` would say the same, but exists only from Python 3.11 on).
         pool = ProcessPoolExecutor(size, mp_context=self.ctx, initializer=init_worker,
-                                   initargs=(self.setup, self.events), max_tasks_per_child=1 if fresh else None)
+                                   initargs=(self.setup, self.events))
         self.pools.append(pool)
         return pool
 
@@ -215,12 +217,12 @@ class ProcessExecutor(Executor):
     def imap(self, jobs: Sequence[Job]) -> Iterator[Any]:
         if not jobs:
             return
-        pool = self._new_pool(min(self.workers, len(jobs)), fresh=False)
+        pool = self._new_pool(min(self.workers, len(jobs)))
         yield from self._collect({pool.submit(_pool_call, job) for job in jobs})
 
     def imap_fresh(self, jobs: Sequence[Job]) -> Iterator[Any]:
         for job in jobs:
-            pool = self._new_pool(1, fresh=True)
+            pool = self._new_pool(1)  # a fresh process for this job alone
             yield from self._collect({pool.submit(_pool_call, job)})
             pool.shutdown(wait=True)
 

@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 import re
-import tomllib
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -27,6 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import SpecError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
 from domains.tasks import TASK_NAMES
 from methods.phases import SPEED_PHASES
 
@@ -88,7 +93,7 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class SpeedSpec:
-    """The interleaved speed section (statistics.md §4): methods alternate on identical episodes."""
+    """The interleaved speed section (docs/timing.md#the-interleaved-speed-section): methods alternate on identical episodes."""
 
     methods: tuple[str, ...] = ()
     pairs: int = 30  # timed pairs per block

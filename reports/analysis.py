@@ -1,6 +1,6 @@
 """All the statistics of one run, computed once and shared by tables, figures, summary and gate.
 
-Order matters and follows statistics.md: the balanced-design check first, then
+Order matters and follows docs/statistics.md: the balanced-design check first, then
 per-task paired effects of the reference method over each declared baseline,
 then Holm over the confirmatory family (every baseline x task on the primary
 metric, plus the speed claims), then the exploratory extras (secondary
@@ -174,7 +174,7 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None,
                      f"{c.start_step} to {c.end_step}, Holm p = {c.p_holm:.3g}).")
     if len(design.seeds) < 5:
         notes.append(f"only {len(design.seeds)} seed(s): seed-level uncertainty is poorly estimated "
-                     "(statistics.md §3.4 asks for at least 5).")
+                     "(the protocol asks for at least 5: docs/statistics.md#seeds-domains-and-episodes).")
     family = len(effects) + len(claims)
     by_count: dict[int, list[str]] = {}
     for task in design.tasks:

@@ -134,7 +134,7 @@ def quality_verdict(estimate: float, lower: float, upper: float, p_wilcoxon_adj:
     better/worse: both the Wilcoxon over domains and the crossed seed x domain t-test reject after Holm
     (an intersection-union rule: the Wilcoxon alone conditions on the seeds and over-rejects when
     training runs shift all domains together). equivalent: both one-sided (1 - alpha) bounds inside the
-    ROPE (TOST). non-inferior: the lower bound above -margin (statistics.md §3.3 Q4). The bounds are the
+    ROPE (TOST). non-inferior: the lower bound above -margin (docs/statistics.md#verdicts). The bounds are the
     more cautious of the crossed bootstrap and the crossed t.
     """
     both = all(not math.isnan(p) and p < alpha for p in (p_wilcoxon_adj, p_crossed_adj))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench.errors import SpecError, UserError
-from bench.spec import SHIPPED, Spec, check_names, load_spec, parse_seeds, parse_spec, shipped_path
+from bench.spec import SHIPPED, Spec, check_names, load_spec, parse_seeds, parse_spec, shipped_path, tomllib
 
 MICRO = Path(__file__).parent / "specs" / "micro.toml"
 
