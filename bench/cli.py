@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from bench.errors import UserError
 
 if TYPE_CHECKING:
-    from bench.driver import Outcome
+    from bench.orchestrator import Outcome
 
 # subcommand -> (module, one-line help)
 DELEGATED: dict[str, tuple[str, str]] = {
@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench import driver
+    from bench import orchestrator
     from bench.overrides import apply_overrides
     from bench.spec import load_spec, parse_seeds
 
@@ -158,14 +158,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.out is not None and args.out.resolve() != args.resume.resolve():
             raise UserError("--out and --resume name different folders; a resumed run stays in its folder. Drop --out.")
         given = load_spec(args.spec).with_overrides() if args.spec else None
-        outcome = driver.resume(args.resume, given, runtime, progress)
+        outcome = orchestrator.resume(args.resume, given, runtime, progress)
     else:
         if not args.spec:
             raise UserError("run needs a SPEC (a shipped one, see 'mtml-bench specs', or a TOML file), "
                             "or --resume DIR")
         spec = apply_overrides(load_spec(args.spec), args.assignments, args.root)
         spec = spec.with_overrides(methods=methods, seeds=seeds, **runtime)
-        outcome = driver.start(spec, args.out, args.overwrite, progress)
+        outcome = orchestrator.start(spec, args.out, args.overwrite, progress)
     _closing(outcome)
     code = all_failed(outcome)
     if args.report and code == 0:

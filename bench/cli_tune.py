@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
 def _tune(args: argparse.Namespace) -> list[str]:
     import torch
 
+    from bench.cell import build_sampler, build_suite, image_size_of, init_seed, method_config
     from bench.overrides import apply_overrides
-    from bench.runner import build_sampler, build_suite, image_size_of, init_seed, method_config
     from bench.spec import check_names, load_spec
     from bench.tuning import Scorer, SearchSpace, tune
     from methods.device import DeviceError, resolve_device

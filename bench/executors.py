@@ -1,11 +1,11 @@
 """Where cells run: ``inline`` (this process, for debugging), ``process`` (a local pool, the default)
 or ``ray`` (Ray, the existing engine for more than one machine: ``--executor ray --address HOST:PORT``).
 
-Whatever the executor, workers only compute and return results; the driver is
+Whatever the executor, workers only compute and return results; the orchestrator is
 the only process that writes the store. Each worker fixes its torch threads to
 its share of the cores before any work (the count is recorded in the
-manifest), ignores Ctrl-C (the driver handles it and stops the pool) and, on
-Linux, dies with the driver, so a killed run leaves no orphans computing
+manifest), ignores Ctrl-C (the orchestrator handles it and stops the pool) and, on
+Linux, dies with the orchestrator, so a killed run leaves no orphans computing
 results nobody will store. ``imap_fresh`` runs each job in a new process, one
 at a time: the speed section's blocks need fresh processes and an otherwise
 idle machine.
@@ -33,7 +33,7 @@ from bench.errors import UserError
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 POLL_SECONDS = 0.1
 
-# A job: (kind, plan, args); kind 'cell' -> runner.run_cell(plan, method, seed), 'speed' -> speed.run_speed_block
+# A job: (kind, plan, args); kind 'cell' -> cell.run_cell(plan, method, seed), 'speed' -> speed_section.run_speed_block
 Job = tuple[str, Any, tuple[Any, ...]]
 OnEvent = Callable[[tuple[str, int, str, int, int]], None]
 
@@ -96,11 +96,11 @@ def emit(event: tuple[str, int, str, int, int]) -> None:
 def call(job: Job) -> Any:
     kind, plan, args = job
     if kind == "cell":
-        from bench.runner import run_cell
+        from bench.cell import run_cell
 
         return run_cell(plan, *args, emit=emit)
     if kind == "speed":
-        from bench.speed import run_speed_block
+        from bench.speed_section import run_speed_block
 
         return run_speed_block(plan, *args, emit=emit)
     raise ValueError(f"unknown job kind {kind!r}")
@@ -141,7 +141,7 @@ class Executor(ABC):
 
 
 class InlineExecutor(Executor):
-    """Everything in the driver process: tracebacks and debuggers work; nothing is parallel."""
+    """Everything in the orchestrator process: tracebacks and debuggers work; nothing is parallel."""
 
     name = "inline"
 

@@ -1,14 +1,24 @@
 """Progress on stderr: a bar over cells (with ETA) and one for the phases of the cell last heard from.
 
-Workers report ``(method, seed, stage, done, total)`` events; the driver shows
+Workers report ``(method, seed, stage, done, total)`` events; the orchestrator shows
 them here, so the bars move while a long cell meta-trains, not only when it ends.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from tqdm import tqdm
+
+# (method, seed, stage, done, total): what a worker reports to the orchestrator's progress bars.
+Event = tuple[str, int, str, int, int]
+Emit = Callable[[Event], None]
+
+
+def no_emit(event: Event) -> None:
+    """The default ``Emit`` of a worker nobody watches."""
+    return None
 
 
 class Progress:
@@ -22,7 +32,7 @@ class Progress:
                           bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| {elapsed}<{remaining}")
         self._stage: tuple[str, int, str] | None = None
 
-    def event(self, event: tuple[str, int, str, int, int]) -> None:
+    def event(self, event: Event) -> None:
         method, seed, stage, done, total = event
         key = (method, seed, stage)
         if key != self._stage:

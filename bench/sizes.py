@@ -15,7 +15,7 @@ are built and measured (parameter count, and the bytes one forward pass keeps
 for the backward pass, through autograd's saved-tensor hooks) and extrapolated
 to the spec's decoder width.
 What is merely long is not refused: ``estimate_seconds`` times one
-forward/backward pass of the real network and the driver prints the estimate.
+forward/backward pass of the real network and the orchestrator prints the estimate.
 """
 
 from __future__ import annotations

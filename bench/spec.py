@@ -33,12 +33,12 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the same parser, published as tomli
     import tomli as tomllib
 from domains.tasks import TASK_NAMES
+from methods.phases import SPEED_PHASES
 
 SYNTHETIC = ("smoke", "standard", "ablations", "paper")  # generated data (SynthRooms): run anywhere, no download
 REAL = ("taskonomy", "diode", "nyuv2", "scannet_vp")  # read a dataset folder: run with --root DIR
 SHIPPED = SYNTHETIC + REAL
 EXECUTORS = ("inline", "process", "ray")
-SPEED_PHASES = ("meta_train_step", "adapt", "infer")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Every seed index is listed in the spec stored in the run's manifest and every (method, seed) is a
 # cell with its own store rows, so a count beyond this is refused before a tuple of it is built.
@@ -123,7 +123,7 @@ class RuntimeSpec:
     threads: int | None = None  # torch threads per worker; default: cores // workers
     workers: int | None = None  # process-pool size; default: as many as the cores allow
     address: str | None = None  # Ray cluster address ('auto', 'ray://host:port'); None = local
-    plugins: tuple[str, ...] = ()  # modules imported first in the driver and every worker (user registries)
+    plugins: tuple[str, ...] = ()  # modules imported first in the orchestrator and every worker (user registries)
 
 
 @dataclass(frozen=True)
@@ -346,18 +346,18 @@ def parse_spec(data: Mapping[str, Any], source: str = "") -> Spec:
     suite_name = _string(suite_r, "name")
     suite = SuiteSpec(suite_name, suite_r.finish(extra_ok=True))
 
-    ep = _Reader(top.get("episodes", {}), "episodes")
-    episodes = EpisodesSpec(shots=_int(ep, "shots", 5), queries=_int(ep, "queries", 10), ways=_int(ep, "ways", 5, low=2),
-                            test_episodes=_int(ep, "test_episodes", 10),
-                            max_test_domains=_int(ep, "max_test_domains", None))
+    ep, d = _Reader(top.get("episodes", {}), "episodes"), EpisodesSpec()
+    episodes = EpisodesSpec(shots=_int(ep, "shots", d.shots), queries=_int(ep, "queries", d.queries),
+                            ways=_int(ep, "ways", d.ways, low=2), test_episodes=_int(ep, "test_episodes", d.test_episodes),
+                            max_test_domains=_int(ep, "max_test_domains", d.max_test_domains))
     ep.finish()
 
-    net = _Reader(top.get("network", {}), "network")
-    widths = net.get("widths", [16, 32, 48, 64])
+    net, nd = _Reader(top.get("network", {}), "network"), NetworkSpec()
+    widths = net.get("widths", list(nd.widths))
     if (not isinstance(widths, list | tuple) or len(widths) != 4
             or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths)):
         raise _fail("network.widths", widths, "must be a list of 4 positive integers (one per backbone stage)")
-    network = NetworkSpec(widths=tuple(widths), decoder_width=_int(net, "decoder_width", 16))  # type: ignore[arg-type]
+    network = NetworkSpec(widths=tuple(widths), decoder_width=_int(net, "decoder_width", nd.decoder_width))  # type: ignore[arg-type]
     net.finish()
 
     training = _training(_Reader(top.get("training", {}), "training"))
@@ -368,8 +368,9 @@ def parse_spec(data: Mapping[str, Any], source: str = "") -> Spec:
         speed_methods = _names(sp, "methods", allowed=method_names)
         if len(speed_methods) < 2:
             raise _fail("speed.methods", list(speed_methods), "must name at least two of the spec's methods")
-        speed = SpeedSpec(methods=speed_methods, pairs=_int(sp, "pairs", 30), blocks=_int(sp, "blocks", 3),
-                          warmup=_int(sp, "warmup", 3, low=0), threads=_int(sp, "threads", 1))
+        sd = SpeedSpec()
+        speed = SpeedSpec(methods=speed_methods, pairs=_int(sp, "pairs", sd.pairs), blocks=_int(sp, "blocks", sd.blocks),
+                          warmup=_int(sp, "warmup", sd.warmup, low=0), threads=_int(sp, "threads", sd.threads))
         sp.finish()
     else:
         top.used.add("speed")
@@ -379,7 +380,7 @@ def parse_spec(data: Mapping[str, Any], source: str = "") -> Spec:
 
     tuning = None
     if "tuning" in top.table:
-        from bench.tuning import SearchSpace, TuningError
+        from bench.tuning_space import SearchSpace, TuningError
 
         tuning = top.get("tuning")
         try:
@@ -432,12 +433,16 @@ def _methods(top: _Reader) -> tuple[MethodSpec, ...]:
 
 
 def _training(r: _Reader) -> TrainingSpec:
-    t = TrainingSpec(meta_batch_size=_int(r, "meta_batch_size", 4), inner_steps=_int(r, "inner_steps", 5),
-                     inner_lr=_positive(r, "inner_lr", 0.1), outer_lr=_positive(r, "outer_lr", 1e-3),
-                     test_inner_steps=_int(r, "test_inner_steps", None, low=0),
-                     pretrain_steps=_int(r, "pretrain_steps", 0, low=0),
-                     budget_steps=_int(r, "budget_steps", None), budget_seconds=_positive(r, "budget_seconds", None),
-                     curve_every=_int(r, "curve_every", None), curve_episodes=_int(r, "curve_episodes", 4))
+    d = TrainingSpec()
+    t = TrainingSpec(meta_batch_size=_int(r, "meta_batch_size", d.meta_batch_size),
+                     inner_steps=_int(r, "inner_steps", d.inner_steps), inner_lr=_positive(r, "inner_lr", d.inner_lr),
+                     outer_lr=_positive(r, "outer_lr", d.outer_lr),
+                     test_inner_steps=_int(r, "test_inner_steps", d.test_inner_steps, low=0),
+                     pretrain_steps=_int(r, "pretrain_steps", d.pretrain_steps, low=0),
+                     budget_steps=_int(r, "budget_steps", d.budget_steps),
+                     budget_seconds=_positive(r, "budget_seconds", d.budget_seconds),
+                     curve_every=_int(r, "curve_every", d.curve_every),
+                     curve_episodes=_int(r, "curve_episodes", d.curve_episodes))
     r.finish()
     if t.budget_steps is None and t.budget_seconds is None:
         raise _fail("training.budget_steps", None, "set budget_steps or budget_seconds (or both); "
@@ -450,14 +455,15 @@ def _training(r: _Reader) -> TrainingSpec:
 
 def _comparisons(top: _Reader, methods: tuple[str, ...]) -> ComparisonSpec:
     r = _Reader(top.get("comparisons"), "comparisons")
-    reference = _string(r, "reference", "afr")
+    d = ComparisonSpec()
+    reference = _string(r, "reference", d.reference)
     if reference not in methods:
         raise _fail("comparisons.reference", reference, f"must be one of the spec's methods: {', '.join(methods)}")
     others = [m for m in methods if m != reference]
     baselines = _names(r, "baselines", others, allowed=others)
-    claim = _positive(r, "speed_claim", 1.5)
-    phases = _names(r, "speed_claim_phases", ["meta_train_step"], allowed=SPEED_PHASES)
-    alpha = r.get("alpha", 0.05)
+    claim = _positive(r, "speed_claim", d.speed_claim)
+    phases = _names(r, "speed_claim_phases", list(d.speed_claim_phases), allowed=SPEED_PHASES)
+    alpha = r.get("alpha", d.alpha)
     if not isinstance(alpha, float | int) or isinstance(alpha, bool) or not 0 < alpha < 1:
         raise _fail("comparisons.alpha", alpha, "must be a number strictly between 0 and 1")
     margins = r.get("margins", {})
@@ -470,10 +476,11 @@ def _comparisons(top: _Reader, methods: tuple[str, ...]) -> ComparisonSpec:
 
 
 def _runtime(r: _Reader) -> RuntimeSpec:
-    device = _string(r, "device", "cpu")
+    d = RuntimeSpec()
+    device = _string(r, "device", d.device)
     if not re.match(r"^(cpu|auto|cuda(:\d+)?)$", device):
         raise _fail("runtime.device", device, "must be cpu, cuda, cuda:N or auto")
-    executor = _string(r, "executor", "process")
+    executor = _string(r, "executor", d.executor)
     if executor not in EXECUTORS:
         raise _fail("runtime.executor", executor, f"must be one of {', '.join(EXECUTORS)}")
     rt = RuntimeSpec(device=device, executor=executor, threads=_int(r, "threads", None),

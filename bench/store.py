@@ -1,4 +1,4 @@
-"""The result store: one SQLite file per run (schema ``bench/schema.sql``), written only by the driver.
+"""The result store: one SQLite file per run (schema ``bench/schema.sql``), written only by the orchestrator.
 
 Why SQLite: one file that a report can read while the run is still writing
 (WAL mode), with transactions, so a finished cell is either wholly in the
@@ -79,7 +79,7 @@ class SpeedBlockResult:
 
 
 class Store:
-    """A run's SQLite file. Open read-only for reports; the runner's driver is the only writer."""
+    """A run's SQLite file. Open read-only for reports; the orchestrator is the only writer."""
 
     def __init__(self, path: Path | str, readonly: bool = False):
         self.path = Path(path)
@@ -104,13 +104,15 @@ class Store:
     # ---- creation ------------------------------------------------------------------------------
     @classmethod
     def create(cls, path: Path | str, manifest: dict[str, Any]) -> Store:
+        """A new store with its manifest. Values keep their key order (JSON, not sorted): the stored spec's
+        method order is the spec's, so a report lists methods as the runner ran them."""
         path = Path(path)
         if path.exists():
             raise UserError(f"{path} already exists; resume it with --resume {path.parent} or pass --overwrite")
         store = cls(path)
         with store.transaction():
             store.con.executemany("INSERT INTO manifest(key, value) VALUES (?, ?)",
-                                  [(k, json.dumps(v, sort_keys=True)) for k, v in manifest.items()])
+                                  [(k, json.dumps(v)) for k, v in manifest.items()])
         return store
 
     @contextmanager
@@ -127,7 +129,7 @@ class Store:
     def set_manifest(self, **values: Any) -> None:
         with self.transaction():
             self.con.executemany("INSERT OR REPLACE INTO manifest(key, value) VALUES (?, ?)",
-                                 [(k, json.dumps(v, sort_keys=True)) for k, v in values.items()])
+                                 [(k, json.dumps(v)) for k, v in values.items()])
 
     # ---- writing results ---------------------------------------------------------------------
     def commit_cell(self, r: CellResult) -> None:
@@ -161,6 +163,24 @@ class Store:
             con.executemany("INSERT INTO timing_samples(source, method, seed, phase, block, pair, idx, seconds, warmup) "
                             "VALUES ('speed', ?, ?, ?, ?, ?, ?, ?, ?)",
                             [(m, seed, ph, r.block, pair, idx, s, int(w)) for m, seed, ph, pair, idx, s, w in r.timings])
+
+    def write_rows(self, table: str, frame: pd.DataFrame) -> None:
+        """Raw rows of one table in one transaction: for runs made elsewhere (the reports' synthetic runs),
+        so that every store is written here, against this schema. Columns must be the table's own."""
+        if table not in TABLES or table == "manifest":
+            raise ValueError(f"write_rows takes a result table, not {table!r}; tables: {', '.join(TABLES[1:])}")
+        if frame.empty:
+            return
+        cols = list(frame.columns)
+        records = [tuple(v.item() if hasattr(v, "item") else v for v in row)
+                   for row in frame.itertuples(index=False, name=None)]
+        with self.transaction() as con:
+            con.executemany(f"INSERT INTO {table}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                            records)  # noqa: S608 - fixed table names, the frame's own columns
+
+    def tables(self) -> set[str]:
+        """The tables this store has (an older store may lack tables added since)."""
+        return {r[0] for r in self.con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
     # ---- resume queries ----------------------------------------------------------------------
     def finished_cells(self) -> set[tuple[str, int]]:

@@ -1,23 +1,25 @@
-"""The suite and metric registries, populated: importing this module registers every suite and metric.
+"""The suite registry: one handle, complete whenever it is read.
 
-A new dataset is one loader module in ``domains/`` plus one import line here.
+``SUITES`` maps a suite's name to its factory (the class's ``from_options``);
+the built-in suites below are imported on the first lookup, so
+``from domains.catalog import SUITES`` always sees every built-in suite. A new
+dataset is one loader module whose suite class carries
+``@SUITES.register("name", "one line")``, plus its module name here.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 
-from domains.suite import SUITES
+from domains.registry import Registry
 
 SUITE_MODULES: tuple[str, ...] = (
     "domains.synthrooms.suite",
-    "domains.taskonomy",
+    "domains.taskonomy.suite",
     "domains.diode",
     "domains.scannet_vp",
     "domains.nyuv2",
 )
 
-for _module in SUITE_MODULES:
-    importlib.import_module(_module)
-
-__all__ = ["SUITES"]
+# name -> factory(**options) -> Suite. Options come from the spec's [suite] table.
+SUITES: Registry[Callable[..., object]] = Registry("suite", builtins=SUITE_MODULES, factory="from_options")

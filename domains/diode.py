@@ -34,29 +34,15 @@ from typing import Any
 
 import numpy as np
 
+from domains.catalog import SUITES
 from domains.image_io import check_shape, load_npy, read_rgb
-from domains.realdata import (
-    Decoded,
-    RealSuite,
-    Sample,
-    SampleListing,
-    as_list,
-    as_signs,
-    check_split_domains,
-    hash_partition,
-    hold_out,
-    is_path_option,
-    read_split_csv,
-    read_split_manifest,
-    require_nonempty,
-)
-from domains.suite import SPLIT_PARTS, SUITES, DataError, Split
+from domains.realdata import Decoded, RealSuite, Sample, SampleListing, as_list, as_signs, hold_out
+from domains.suite import SPLIT_PARTS, DataError
 
 SCENE_TYPES = ("indoors", "outdoor")
 OFFICIAL_SPLITS = ("train", "val", "test")  # the devkit also accepts test/, never released
 _SCENE_RE = re.compile(r"^scene_\d+$")
 _SCAN_RE = re.compile(r"^scan_\d+$")
-SPLIT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -89,21 +75,17 @@ def _names(path: Path) -> set[str]:
         return set()
 
 
+@SUITES.register("diode", "DIODE indoor/outdoor scenes as domains (depth + masks, normals)")
 class DiodeSuite(RealSuite):
     """DIODE indoor and outdoor RGB-D scans with depth masks and normals."""
 
-    name = "diode"
-    loader_version = 1
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, image_size: int | Sequence[int] = 64,
-                 split: str | os.PathLike[str] | None = "official",
-                 cache_dir: str | os.PathLike[str] | bool | None = None, skip_unreadable: bool = False,
-                 domain_level: str = "scene", scene_types: Sequence[str] | str = SCENE_TYPES,
-                 normals_root: str | os.PathLike[str] | None = None, normal_signs: Sequence[float] | str = (1, 1, 1),
-                 keep_aspect: bool = True, progress: bool | None = None,
-                 workers: int | None = None, max_per_domain: int | None = None):
-        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers,
-                         max_per_domain)
+    missing_units = "name(s) that are not a DIODE scene or scan under the root"
+    missing_fix = "fix the rows or extract the scenes"
+
+    def configure(self, domain_level: str = "scene", scene_types: Sequence[str] | str = SCENE_TYPES,
+                  normals_root: str | os.PathLike[str] | None = None,
+                  normal_signs: Sequence[float] | str = (1, 1, 1)) -> None:
         if domain_level not in ("scene", "scan"):
             raise DataError(f"diode domain_level '{domain_level}' is unknown; use 'scene' or 'scan'")
         scene_types = as_list(scene_types)
@@ -226,53 +208,39 @@ class DiodeSuite(RealSuite):
     def _scene_of(self, domain: str) -> str:
         return domain.split("/")[0]
 
-    def make_split(self) -> Split:
-        option = self.split_option if self.split_option not in (None, "") else "official"
-        available = {t: self.domains(t) for t in self.tasks}
-        if is_path_option(option) and str(option).endswith(".json"):
-            split = read_split_manifest(Path(option), self.name, self.tasks)
-            check_split_domains(split, available, str(option))
-            return split
-        index = self.index()
-        scene_info = {self._scene_of(d): (ims[0].official, ims[0].scene_type) for d, ims in index.items() if ims}
-        if option == "official":
-            scene_part = {}
-            for scene_type in self.scene_types:
-                train = [s for s, (o, t) in scene_info.items() if o == "train" and t == scene_type]
-                kept, held = hold_out(train, salt=f"diode-{scene_type}")
-                scene_part.update({s: "meta_train" for s in kept} | {s: "meta_val" for s in held})
-            scene_part.update({s: "meta_test" for s, (o, _) in scene_info.items() if o in ("val", "test")})
-        elif option == "auto":
-            scene_part = {s: p for p, names in hash_partition(sorted(scene_info), "diode-auto").items() for s in names}
-        elif is_path_option(option):
-            scene_part = {}
-            for part, names in read_split_csv(Path(option)).items():
-                for name in names:
-                    if name not in scene_info and name not in index:
-                        raise DataError(f"split file {option} names '{name}', which is not a DIODE scene or scan "
-                                        f"under {self.root}; fix the row or extract the scene")
-                    scene_part[name] = part
-        else:
-            raise DataError(f"diode split '{option}' is unknown; use official, auto, a .csv or a .json split manifest")
-        parts = {p: sorted(d for d in index if scene_part.get(d, scene_part.get(self._scene_of(d))) == p)
-                 for p in SPLIT_PARTS}
-        require_nonempty(parts, self.name, str(option))
-        for task in self.tasks:
-            lacking = sorted({d for names in parts.values() for d in names} - set(available[task]))
-            if lacking:
-                hint = "extract the *_normals.tar.gz tarballs (or set normals_root)" if task == "normals" else \
-                    "re-extract their *_depth.npy files"
-                raise DataError(f"{self.root}: {len(lacking)} DIODE domain(s) of the split have no {task} labels "
-                                f"({', '.join(lacking[:5])}); {hint}")
-        domains = {t: {p: list(parts[p]) for p in SPLIT_PARTS} for t in self.tasks}
-        params = {"split": str(option), "domain_level": self.domain_level, "scene_types": list(self.scene_types)}
-        return Split(self.name, SPLIT_VERSION, domains, None, None, params)
+    def _scene_info(self) -> dict[str, tuple[str, str]]:
+        """scene -> (official part, scene type)."""
+        return {self._scene_of(d): (ims[0].official, ims[0].scene_type) for d, ims in self.index().items() if ims}
 
+    def split_units(self) -> list[str]:
+        return sorted(self._scene_info())
 
-def make_diode(**options: Any) -> DiodeSuite:
-    """DIODE scenes (or scans) as domains: depth with validity masks, surface normals."""
-    return DiodeSuite(**options)
+    def present_units(self) -> list[str]:
+        return sorted(set(self._scene_info()) | set(self.index()))  # a CSV may name scenes or scans
 
+    def official_parts(self, name: str) -> dict[str, list[str]]:
+        """Released val (and test) scenes -> meta_test; 10% of each scene type's train scenes -> meta_val."""
+        scene_info = self._scene_info()
+        parts: dict[str, list[str]] = {p: [] for p in SPLIT_PARTS}
+        for scene_type in self.scene_types:
+            train = [s for s, (o, t) in scene_info.items() if o == "train" and t == scene_type]
+            kept, held = hold_out(train, salt=f"diode-{scene_type}")
+            parts["meta_train"] += kept
+            parts["meta_val"] += held
+        parts["meta_test"] = [s for s, (o, _) in scene_info.items() if o in ("val", "test")]
+        return parts
 
-if "diode" not in SUITES:
-    SUITES.add("diode", make_diode, "DIODE indoor/outdoor scenes as domains (depth + masks, normals)")
+    def domain_parts(self, parts: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Scenes (or scans) -> the domains of each part: scans of one scene always stay in one part."""
+        unit_part = {u: p for p, names in parts.items() for u in names}
+        return {p: sorted(d for d in self.index() if unit_part.get(d, unit_part.get(self._scene_of(d))) == p)
+                for p in SPLIT_PARTS}
+
+    def split_params(self) -> dict[str, Any]:
+        return {"domain_level": self.domain_level, "scene_types": list(self.scene_types)}
+
+    def unlabelled(self, task: str, lacking: list[str]) -> DataError:
+        hint = "extract the *_normals.tar.gz tarballs (or set normals_root)" if task == "normals" else \
+            "re-extract their *_depth.npy files"
+        return DataError(f"{self.root}: {len(lacking)} DIODE domain(s) of the split have no {task} labels "
+                         f"({', '.join(lacking[:5])}); {hint}")

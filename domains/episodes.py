@@ -8,23 +8,17 @@ paired statistics in ``reports`` valid.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from domains.seeds import derive_seed as derive_seed  # re-exported: callers look for episode seeds here
 from domains.suite import DataError, DomainData, Split, Suite
 
 STREAMS = ("train", "val", "test")
 _PART_OF_STREAM = {"train": "meta_train", "val": "meta_val", "test": "meta_test"}
-
-
-def derive_seed(*parts: object) -> int:
-    """A 63-bit seed from any printable parts; stable across processes and Python versions."""
-    text = "\x1f".join(str(p) for p in parts)
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
 
 
 @dataclass(frozen=True)
@@ -80,9 +74,10 @@ class Episode:
 
 @dataclass(frozen=True)
 class EpisodeShape:
-    shots: int = 5  # support images per class (classification) or per episode (geometric)
-    queries: int = 10  # query images per class (classification) or per episode (geometric)
-    ways: int = 5
+    # No defaults: the values come from the spec (``bench.spec.EpisodesSpec`` holds the defaults, once).
+    shots: int  # support images per class (classification) or per episode (geometric)
+    queries: int  # query images per class (classification) or per episode (geometric)
+    ways: int
 
 
 class EpisodeSampler:

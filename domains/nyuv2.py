@@ -35,43 +35,25 @@ from typing import Any
 
 import numpy as np
 
+from domains.catalog import SUITES
 from domains.image_io import check_shape, load_npy
-from domains.realdata import (
-    Decoded,
-    RealSuite,
-    Sample,
-    SampleListing,
-    as_int,
-    as_signs,
-    check_split_domains,
-    hash_partition,
-    hold_out,
-    is_path_option,
-    read_split_csv,
-    read_split_manifest,
-    require_nonempty,
-)
-from domains.suite import SPLIT_PARTS, SUITES, DataError, Split
+from domains.realdata import Decoded, RealSuite, Sample, SampleListing, as_int, as_signs, hold_out
+from domains.suite import DataError
 
 PARTS = ("train", "val")
 LABEL_FOLDERS = {"depth": "depth", "normals": "normal"}
-SPLIT_VERSION = 1
 
 
+@SUITES.register("nyuv2", "NYUv2 (MTAN layout): depth and normals, scenes or chunks as domains")
 class NYUv2Suite(RealSuite):
     """NYUv2 (MTAN/LibMTL preprocessing, 288x384): depth and surface normals."""
 
-    name = "nyuv2"
-    loader_version = 1
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, image_size: int | Sequence[int] = 64,
-                 split: str | os.PathLike[str] | None = "official",
-                 cache_dir: str | os.PathLike[str] | bool | None = None, skip_unreadable: bool = False,
-                 scenes: str | os.PathLike[str] | None = None, chunk_size: int = 50,
-                 normal_signs: Sequence[float] | str = (1, 1, 1), keep_aspect: bool = True, progress: bool | None = None,
-                 workers: int | None = None, max_per_domain: int | None = None):
-        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers,
-                         max_per_domain)
+    missing_units = "domain(s) that do not exist"
+    missing_fix = "domains are chunks like train/0000-0049, or the scenes of the scenes file; fix the rows"
+
+    def configure(self, scenes: str | os.PathLike[str] | None = None, chunk_size: int = 50,
+                  normal_signs: Sequence[float] | str = (1, 1, 1)) -> None:
         self.normal_signs = as_signs("normal_signs", normal_signs)
         self.chunk_size = as_int("chunk_size", chunk_size)
         self.counts = self._count()
@@ -181,38 +163,23 @@ class NYUv2Suite(RealSuite):
         normals = np.nan_to_num(normals.astype(np.float32)) * self.normal_signs
         return Decoded(image, normals, np.linalg.norm(normals, axis=-1) > 1e-6)
 
-    def make_split(self) -> Split:
-        option = self.split_option if self.split_option not in (None, "") else "official"
-        available = {t: self.domains(t) for t in self.tasks}
-        if is_path_option(option) and str(option).endswith(".json"):
-            split = read_split_manifest(Path(option), self.name, self.tasks)
-            check_split_domains(split, available, str(option))
-            return split
+    # ---- split -------------------------------------------------------------------------------------
+    def split_units(self) -> list[str]:
+        return sorted(self.domain_members)
+
+    def official_parts(self, name: str) -> dict[str, list[str]]:
+        """val -> meta_test; 10% of the train domains (at least one, by hash rank) -> meta_val."""
         part_of = {d: items[0][0] for d, items in self.domain_members.items()}
-        if option == "official":
-            kept, held = hold_out(sorted(d for d, p in part_of.items() if p == "train"), salt="nyuv2-val")
-            parts = {"meta_train": kept, "meta_val": held,
-                     "meta_test": sorted(d for d, p in part_of.items() if p == "val")}
-        elif option == "auto":
-            parts = hash_partition(sorted(part_of), "nyuv2-auto")
-        elif is_path_option(option):
-            parts = read_split_csv(Path(option))
-            unknown = sorted({d for names in parts.values() for d in names} - set(part_of))
-            if unknown:
-                raise DataError(f"split file {option} names domain(s) {', '.join(unknown[:5])} that do not exist; "
-                                f"domains are {', '.join(sorted(part_of)[:4])} ...")
-        else:
-            raise DataError(f"nyuv2 split '{option}' is unknown; use official, auto, a .csv or a .json manifest")
-        require_nonempty(parts, self.name, str(option))
-        for task in self.tasks:
-            lacking = sorted({d for names in parts.values() for d in names} - set(available[task]))
-            if lacking:
-                part = part_of[lacking[0]]
-                raise DataError(f"{self.root / part / LABEL_FOLDERS[task]}: modality folder is missing, so "
-                                f"{len(lacking)} domain(s) of the split have no {task} labels; extract it")
-        params = {"split": str(option), "domains": "scenes" if self.scene_file else f"chunks of {self.chunk_size}"}
-        return Split(self.name, SPLIT_VERSION, {t: {p: list(parts[p]) for p in SPLIT_PARTS} for t in self.tasks},
-                     None, None, params)
+        kept, held = hold_out(sorted(d for d, p in part_of.items() if p == "train"), salt="nyuv2-val")
+        return {"meta_train": kept, "meta_val": held, "meta_test": sorted(d for d, p in part_of.items() if p == "val")}
+
+    def split_params(self) -> dict[str, Any]:
+        return {"domains": "scenes" if self.scene_file else f"chunks of {self.chunk_size}"}
+
+    def unlabelled(self, task: str, lacking: list[str]) -> DataError:
+        part = self.domain_members[lacking[0]][0][0]
+        return DataError(f"{self.root / part / LABEL_FOLDERS[task]}: modality folder is missing, so "
+                         f"{len(lacking)} domain(s) of the split have no {task} labels; extract it")
 
 
 def read_image_npy(path: Path) -> np.ndarray:
@@ -236,11 +203,3 @@ def read_image_npy(path: Path) -> np.ndarray:
                         f"Rescale it to [0, 1]")
     return np.clip(image.astype(np.float32), 0.0, 1.0)
 
-
-def make_nyuv2(**options: Any) -> NYUv2Suite:
-    """NYUv2 in the MTAN layout: depth and normals; scenes (with a scene file) or image chunks as domains."""
-    return NYUv2Suite(**options)
-
-
-if "nyuv2" not in SUITES:
-    SUITES.add("nyuv2", make_nyuv2, "NYUv2 (MTAN layout): depth and normals, scenes or chunks as domains")

@@ -19,7 +19,7 @@ import warnings
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -114,36 +114,80 @@ def check_root(root: str | os.PathLike[str] | None, suite: str) -> Path:
     return path
 
 
-class RealSuite(Suite):
-    """Base of the real-data suites; subclasses list samples and decode one sample.
+@dataclass(frozen=True)
+class RealOptions:
+    """Options every real suite takes (from the spec's [suite] table); a loader adds its own in ``configure``.
 
-    Options every real suite takes (from the spec's [suite] table):
     ``root`` the dataset folder; ``image_size`` int or [height, width];
-    ``split`` a named split, a ``.csv`` (Taskonomy split format) or a ``.json``
-    manifest; ``cache_dir`` folder of the decoded-tensor cache (unset: the user
-    cache, ``"off"``: none); ``skip_unreadable`` skip (and report) corrupt
-    samples instead of failing; ``keep_aspect`` centre-crop to the target aspect
-    before resizing; ``workers`` decoding threads; ``max_per_domain`` a
-    deterministic subset of at most that many samples per domain (the same
-    views for every task), to bound first-load time on large buildings.
+    ``split`` a named split (unset: the suite's ``default_split``), a ``.csv``
+    (Taskonomy split format) or a ``.json`` manifest; ``cache_dir`` folder of the
+    decoded-tensor cache (unset: the user cache, ``"off"``: none);
+    ``skip_unreadable`` skip (and report) corrupt samples instead of failing;
+    ``keep_aspect`` centre-crop to the target aspect before resizing;
+    ``progress`` show decoding bars (unset: when stderr is a terminal);
+    ``workers`` decoding threads; ``max_per_domain`` a deterministic subset of at
+    most that many samples per domain (the same views for every task), to bound
+    first-load time on large buildings.
+    """
+
+    root: str | os.PathLike[str] | None = None
+    image_size: int | Sequence[int] = 64
+    split: str | os.PathLike[str] | None = None
+    cache_dir: str | os.PathLike[str] | bool | None = None
+    skip_unreadable: bool = False
+    keep_aspect: bool = True
+    progress: bool | None = None
+    workers: int | None = None
+    max_per_domain: int | None = None
+
+
+SHARED_OPTIONS: tuple[str, ...] = tuple(f.name for f in fields(RealOptions))
+MISSING_POLICIES = ("error", "drop")
+
+
+class RealSuite(Suite):
+    """Base of the real-data suites: options, split dispatch, missing-data policy, decoding loop and cache.
+
+    A loader implements only what is its own: ``configure`` (its extra options),
+    ``domains`` / ``list_samples`` (listing samples), ``decode`` (one sample), and
+    its split parts (``split_units``, ``official_parts`` and, where it has them,
+    the hooks below). The split option is dispatched here, once: a ``.json``
+    manifest, ``"auto"`` (60/20/20 by hash rank of ``split_units``), one of
+    ``official_splits``, or a ``.csv`` in the Taskonomy split format.
     """
 
     loader_version: int = 1
+    split_version: int = 1
+    default_split: str = "official"
+    official_splits: tuple[str, ...] = ("official",)
+    # The missing-data policy: a split (official list or CSV) may name units that are not on disk. With
+    # ``missing_option`` set, the suite takes that option ("error" or "drop"); without it, missing is an error.
+    missing_option: str | None = None
+    missing_units: str = "domain(s) not on disk"  # how the message counts them: "building(s) not on disk", ...
+    missing_fix: str = "add their files"  # what the user does instead of dropping them
 
-    def __init__(self, root: str | os.PathLike[str] | None, image_size: int | Sequence[int] = 64,
-                 split: str | os.PathLike[str] | None = None, cache_dir: str | os.PathLike[str] | bool | None = None,
-                 skip_unreadable: bool = False, keep_aspect: bool = True, progress: bool | None = None,
-                 workers: int | None = None, max_per_domain: int | None = None):
-        self.root = check_root(root, self.name)
-        self.workers = as_int("workers", workers) if workers is not None else min(8, os.cpu_count() or 1)
-        self.max_per_domain = as_int("max_per_domain", max_per_domain) if max_per_domain is not None else None
-        self.image_size = parse_image_size(image_size)
-        self.split_option = split
-        self.cache = DomainCache(resolve_cache_dir(cache_dir), self.name)
-        self.skip_unreadable = as_bool("skip_unreadable", skip_unreadable)
-        self.keep_aspect = as_bool("keep_aspect", keep_aspect)
-        self.progress = None if progress is None else as_bool("progress", progress)
+    def __init__(self, root: str | os.PathLike[str] | None = None, **options: Any):
+        shared = RealOptions(root=root, **{k: options.pop(k) for k in SHARED_OPTIONS[1:] if k in options})
+        self.options = shared
+        self.root = check_root(shared.root, self.name)
+        self.workers = as_int("workers", shared.workers) if shared.workers is not None else min(8, os.cpu_count() or 1)
+        self.max_per_domain = as_int("max_per_domain", shared.max_per_domain) if shared.max_per_domain is not None else None
+        self.image_size = parse_image_size(shared.image_size)
+        self.split_option = shared.split if shared.split not in (None, "") else self.default_split
+        self.cache = DomainCache(resolve_cache_dir(shared.cache_dir), self.name)
+        self.skip_unreadable = as_bool("skip_unreadable", shared.skip_unreadable)
+        self.keep_aspect = as_bool("keep_aspect", shared.keep_aspect)
+        self.progress = None if shared.progress is None else as_bool("progress", shared.progress)
+        self.missing = "error"
+        if self.missing_option is not None:
+            self.missing = str(options.pop(self.missing_option, "error"))
+            if self.missing not in MISSING_POLICIES:
+                raise DataError(f"{self.name} {self.missing_option} '{self.missing}' is unknown; use 'error' or 'drop'")
         self._split: Split | None = None
+        self.configure(**options)
+
+    def configure(self) -> None:
+        """The loader's own options, as keyword arguments with defaults (an unknown one is a TypeError)."""
 
     # ---- subclass hooks ------------------------------------------------------------------------
     @abstractmethod
@@ -170,9 +214,84 @@ class RealSuite(Suite):
             self._split = split
         return self._split
 
-    @abstractmethod
     def make_split(self) -> Split:
-        """Build the split named by the ``split`` option."""
+        """The split the ``split`` option names: one dispatch and one missing-data policy for every real suite."""
+        option = self.split_option
+        available = {t: self.domains(t) for t in self.tasks}
+        if is_path_option(option) and str(option).endswith(".json"):
+            split = read_split_manifest(Path(option), self.name, self.tasks)
+            check_split_domains(split, available, str(option))
+            return split
+        params: dict[str, Any] = {"split": str(option), **self.split_params()}
+        if option == "auto":
+            parts = hash_partition(self.split_units(), f"{self.name}-auto")
+        elif option in self.official_splits:
+            parts = self.official_parts(str(option))
+        elif is_path_option(option):
+            parts = read_split_csv(Path(option))
+        else:
+            named = ", ".join(dict.fromkeys((*self.official_splits, "auto")))
+            raise DataError(f"{self.name} split '{option}' is unknown; use {named}, a .csv in the Taskonomy split "
+                            f"format or a .json split manifest")
+        parts = self.domain_parts(self.keep_present(self.filter_units(parts, params), str(option), params))
+        require_nonempty(parts, self.name, str(option))
+        for task in self.tasks:
+            lacking = sorted({d for names in parts.values() for d in names} - set(available[task]))
+            if lacking:
+                raise self.unlabelled(task, lacking)
+        classes, class_names = self.class_split()
+        return Split(self.name, self.split_version, {t: {p: list(parts[p]) for p in SPLIT_PARTS} for t in self.tasks},
+                     classes, class_names, params)
+
+    def keep_present(self, parts: dict[str, list[str]], origin: str, params: dict[str, Any]) -> dict[str, list[str]]:
+        """The missing-data policy: units the split names that are not on disk fail the split, or are dropped
+        (recorded in the split's params as ``dropped_<unit>s`` and warned about) when the policy is "drop"."""
+        have = set(self.present_units())
+        missing = sorted({u for names in parts.values() for u in names} - have)
+        if missing and self.missing == "error":
+            drop = f", or set {self.missing_option} = \"drop\" to run on the rest" if self.missing_option else ""
+            raise DataError(f"{self.root}: split '{origin}' names {len(missing)} {self.missing_units} "
+                            f"({', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}); {self.missing_fix}{drop}")
+        if missing:
+            assert self.missing_option is not None
+            warnings.warn(f"{self.name} split '{origin}': dropping {len(missing)} {self.missing_units}: "
+                          f"{', '.join(missing)}", DataWarning, stacklevel=4)
+            params[f"dropped_{self.missing_option.removeprefix('missing_')}"] = missing
+        return {p: [u for u in names if u in have] for p, names in parts.items()}
+
+    # ---- split hooks: what a loader's split is made of -------------------------------------------
+    @abstractmethod
+    def split_units(self) -> list[str]:
+        """What an automatic split partitions (domains, or scenes that group domains), sorted."""
+
+    @abstractmethod
+    def official_parts(self, name: str) -> dict[str, list[str]]:
+        """The units of each part of the official split ``name`` (one of ``official_splits``)."""
+
+    def present_units(self) -> list[str]:
+        """Units a split may name because they are on disk (default: ``split_units``)."""
+        return self.split_units()
+
+    def split_params(self) -> dict[str, Any]:
+        """Options the split depends on, recorded in its params (and so in its hash)."""
+        return {}
+
+    def filter_units(self, parts: dict[str, list[str]], params: dict[str, Any]) -> dict[str, list[str]]:
+        """Units a suite leaves out by option before the missing-data policy (default: none)."""
+        return parts
+
+    def domain_parts(self, parts: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Units -> domains per part (default: units are domains)."""
+        return parts
+
+    def unlabelled(self, task: str, lacking: list[str]) -> DataError:
+        """The error for domains of the split that have no labels for ``task`` (names what to extract)."""
+        return DataError(f"{self.root}: {len(lacking)} domain(s) of the split have no {task} labels "
+                         f"({', '.join(lacking[:5])}); extract them or remove them from the split")
+
+    def class_split(self) -> tuple[dict[str, list[int]] | None, list[str] | None]:
+        """Classification classes per part and their names, for suites with a classification task."""
+        return None, None
 
     def load(self, task: str, domain: str) -> DomainData:
         self.require_tasks([task])

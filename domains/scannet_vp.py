@@ -23,35 +23,20 @@ path gives a custom split.
 from __future__ import annotations
 
 import os
-import warnings
 import zipfile
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from domains.catalog import SUITES
 from domains.image_io import PICKLE_REFUSED, image_size_of, is_pickle_refusal, read_rgb, resize_scale
-from domains.realdata import (
-    Decoded,
-    RealSuite,
-    Sample,
-    SampleListing,
-    check_split_domains,
-    hash_partition,
-    hold_out,
-    is_path_option,
-    read_split_csv,
-    read_split_manifest,
-    require_nonempty,
-)
-from domains.suite import SPLIT_PARTS, SUITES, DataError, DataWarning, Split
+from domains.realdata import Decoded, RealSuite, Sample, SampleListing, hold_out
+from domains.suite import SPLIT_PARTS, DataError
 
 LIST_NAMES = {"train": ("scannetv2_train.txt",), "val": ("scannetv2_valid.txt", "scannetv2_val.txt"),
               "test": ("scannetv2_test.txt",)}
 IMAGE_SUFFIX, LABEL_SUFFIX = "color.png", "vanish.npz"
 FOCAL_HALF_WIDTHS = 2.408333333333333  # config/scannet.yaml focal_length: f / (W/2)
-SPLIT_VERSION = 1
 
 
 def read_scene_list(path: Path) -> list[str]:
@@ -92,22 +77,16 @@ def read_vanish_npz(path: Path) -> np.ndarray:
     return rows / norms
 
 
+@SUITES.register("scannet_vp", "ScanNet-VP (NeurVPS layout) scenes as domains, vanishing points")
 class ScanNetVPSuite(RealSuite):
     """ScanNet frames with three Manhattan vanishing directions each (NeurVPS release)."""
 
-    name = "scannet_vp"
-    loader_version = 1
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, image_size: int | Sequence[int] = 64,
-                 split: str | os.PathLike[str] | None = "official",
-                 cache_dir: str | os.PathLike[str] | bool | None = None, skip_unreadable: bool = False,
-                 missing_scenes: str = "error", keep_aspect: bool = True, progress: bool | None = None,
-                 workers: int | None = None, max_per_domain: int | None = None):
-        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers,
-                         max_per_domain)
-        if missing_scenes not in ("error", "drop"):
-            raise DataError(f"scannet_vp missing_scenes '{missing_scenes}' is unknown; use 'error' or 'drop'")
-        self.missing_scenes = missing_scenes
+    missing_option = "missing_scenes"
+    missing_units = "scene folder(s) that are missing"
+    missing_fix = "extract them"
+
+    def configure(self) -> None:
         self.lists = self._read_lists()
 
     def _read_lists(self) -> dict[str, list[str]]:
@@ -165,47 +144,20 @@ class ScanNetVPSuite(RealSuite):
             out.append(FOCAL_HALF_WIDTHS * w / 2 * sx)
         return np.asarray(out)
 
-    def make_split(self) -> Split:
-        option = self.split_option if self.split_option not in (None, "") else "official"
-        available = {"vanishing_point": self.domains("vanishing_point")}
-        if is_path_option(option) and str(option).endswith(".json"):
-            split = read_split_manifest(Path(option), self.name, self.tasks)
-            check_split_domains(split, available, str(option))
-            return split
-        listed = sorted({s for names in self.lists.values() for s in names})
-        if option == "official":
-            if "test" in self.lists:
-                parts = {"meta_train": self.lists.get("train", []), "meta_val": self.lists.get("val", []),
-                         "meta_test": self.lists["test"]}
-            else:
-                kept, held = hold_out(self.lists.get("train", []), salt="scannet_vp-val")
-                parts = {"meta_train": kept, "meta_val": held, "meta_test": self.lists.get("val", [])}
-        elif option == "auto":
-            parts = hash_partition(listed, "scannet_vp-auto")
-        elif is_path_option(option):
-            parts = read_split_csv(Path(option))
-        else:
-            raise DataError(f"scannet_vp split '{option}' is unknown; use official, auto, a .csv or a .json manifest")
-        have = set(available["vanishing_point"])
-        missing = sorted({s for names in parts.values() for s in names} - have)
-        params: dict[str, Any] = {"split": str(option)}
-        if missing and self.missing_scenes == "error":
-            raise DataError(f"{self.root}: split '{option}' names {len(missing)} scene folder(s) that are missing "
-                            f"({', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}); extract them or set "
-                            f"missing_scenes = \"drop\"")
-        if missing:
-            warnings.warn(f"scannet_vp split '{option}': dropping {len(missing)} scene(s) whose folder is missing: "
-                          f"{', '.join(missing)}", DataWarning, stacklevel=3)
-            params["dropped_scenes"] = missing
-        parts = {p: sorted(s for s in parts[p] if s in have) for p in SPLIT_PARTS}
-        require_nonempty(parts, self.name, str(option))
-        return Split(self.name, SPLIT_VERSION, {"vanishing_point": parts}, None, None, params)
+    # ---- split -------------------------------------------------------------------------------------
+    def split_units(self) -> list[str]:
+        return sorted({s for names in self.lists.values() for s in names})
 
+    def present_units(self) -> list[str]:
+        return self.domains("vanishing_point")
 
-def make_scannet_vp(**options: Any) -> ScanNetVPSuite:
-    """ScanNet-VP (NeurVPS layout): scenes as domains, three vanishing directions per frame."""
-    return ScanNetVPSuite(**options)
+    def official_parts(self, name: str) -> dict[str, list[str]]:
+        """The scene lists; without a test list, val -> meta_test and 10% of train -> meta_val."""
+        if "test" in self.lists:
+            return {"meta_train": self.lists.get("train", []), "meta_val": self.lists.get("val", []),
+                    "meta_test": self.lists["test"]}
+        kept, held = hold_out(self.lists.get("train", []), salt="scannet_vp-val")
+        return {"meta_train": kept, "meta_val": held, "meta_test": self.lists.get("val", [])}
 
-
-if "scannet_vp" not in SUITES:
-    SUITES.add("scannet_vp", make_scannet_vp, "ScanNet-VP (NeurVPS layout) scenes as domains, vanishing points")
+    def domain_parts(self, parts: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {p: sorted(parts[p]) for p in SPLIT_PARTS}

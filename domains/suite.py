@@ -17,7 +17,6 @@ from typing import Any
 
 import torch
 
-from domains.registry import Registry
 from domains.tasks import TASKS
 
 SPLIT_PARTS: tuple[str, ...] = ("meta_train", "meta_val", "meta_test")
@@ -152,7 +151,12 @@ class Split:
 class Suite(ABC):
     """A family of domains with labels for the tasks it offers."""
 
-    name: str = ""
+    name: str = ""  # set by the registry (``@SUITES.register("name", ...)`` in ``domains.catalog``)
+
+    @classmethod
+    def from_options(cls, **options: Any) -> Suite:
+        """The suite from the spec's [suite] options (command-line values may arrive as strings)."""
+        return cls(**options)
 
     @property
     @abstractmethod
@@ -176,6 +180,3 @@ class Suite(ABC):
             raise DataError(f"suite '{self.name}' has no labels for task(s) {', '.join(lacking)}; "
                             f"it offers: {', '.join(self.tasks)}. Remove them from the spec's tasks.")
 
-
-# name -> factory(**options) -> Suite. Options come from the spec's [suite] table.
-SUITES: Registry = Registry("suite")

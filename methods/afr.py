@@ -68,10 +68,11 @@ from torch import nn
 
 from domains.episodes import Batch, Episode, EpisodeSampler
 from methods.attention import ACTIVATIONS, TaskAttention
-from methods.base import METHODS, Budget, Learner, MethodConfig, PhaseClock, TrainingLog
+from methods.base import Budget, Learner, MethodConfig, PhaseClock, TrainingLog
 from methods.functional import Order, Params, call, detached_copy, sgd_steps
 from methods.losses import task_loss
 from methods.meta_batch import EpisodicMethod, FunctionLearner
+from methods.registry import METHODS
 
 PLACEMENTS: tuple[str, ...] = ("side", "inline")
 PRETRAIN_CLASSIFICATION: tuple[str, ...] = ("prototype", "head")
@@ -162,7 +163,6 @@ class AFRLearner(FunctionLearner):
 class AFR(EpisodicMethod):
     """Attentive feature reuse; class attributes select the ablations (see the module docstring)."""
 
-    name = "afr"
     use_attention = True  # False: afr-noattn
     use_context = True  # False: afr-static (h reads the task embedding only)
     adapt_backbone = False  # True: afr-adapt-all
@@ -367,23 +367,19 @@ class AFR(EpisodicMethod):
 
 @METHODS.register("afr-noattn", "AFR without attention: reuse features, adapt the head only (ANIL-like)")
 class AFRNoAttention(AFR):
-    name = "afr-noattn"
     use_attention = False
 
 
 @METHODS.register("afr-adapt-all", "AFR whose inner loop adapts everything, backbone included (no reuse)")
 class AFRAdaptAll(AFR):
-    name = "afr-adapt-all"
     adapt_backbone = True
 
 
 @METHODS.register("afr-static", "AFR with attention from the task embedding alone (no features)")
 class AFRStatic(AFR):
-    name = "afr-static"
     use_context = False
 
 
 @METHODS.register("afr-inline", "AFR with the attention weights inside the backbone (re-run every inner step)")
 class AFRInline(AFR):
-    name = "afr-inline"
     default_placement = "inline"

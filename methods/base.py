@@ -20,10 +20,7 @@ from typing import Any, Protocol
 import torch
 
 from domains.episodes import Episode, EpisodeSampler
-from domains.registry import Registry
 from methods.network import MultiTaskNet, NetworkConfig, parameter_count
-
-PHASES = ("meta_train_step", "adapt", "infer", "data")
 
 
 class DivergenceError(RuntimeError):
@@ -67,11 +64,12 @@ class NullClock:
 class MethodConfig:
     """Hyper-parameters shared by every method (same budget for all); extras are method-specific."""
 
-    network: NetworkConfig = field(default_factory=NetworkConfig)
-    inner_steps: int = 5
-    inner_lr: float = 0.1
-    outer_lr: float = 1e-3
-    meta_batch_size: int = 4
+    # No defaults: the values come from the spec (``bench.spec.TrainingSpec`` holds the defaults, once).
+    network: NetworkConfig
+    inner_steps: int
+    inner_lr: float
+    outer_lr: float
+    meta_batch_size: int
     test_inner_steps: int | None = None  # defaults to inner_steps
     pretrain_steps: int = 0  # multi-task stage before meta-training (AFR stage 1, multitask baseline)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -153,6 +151,3 @@ class Method(ABC):
     def parameter_count(self) -> int:
         return parameter_count(self.net) + self.extra_parameters()
 
-
-# name -> Method subclass. Register with @METHODS.register("name", "one line").
-METHODS: Registry[type[Method]] = Registry("method")

@@ -29,9 +29,10 @@ import torch.nn.functional as F
 
 from domains.episodes import Batch, Episode, EpisodeSampler
 from methods.afr import class_prototypes
-from methods.base import METHODS, Budget, Learner, Method, MethodConfig, PhaseClock, TrainingLog
+from methods.base import Budget, Learner, Method, MethodConfig, PhaseClock, TrainingLog
 from methods.meta_batch import FunctionLearner, TaskView, sgd_finetune
 from methods.multitask import MultiTask
+from methods.registry import METHODS
 
 _PERMUTATIONS = torch.tensor(list(itertools.permutations(range(3))))
 
@@ -97,7 +98,6 @@ def _stack(sampler: EpisodeSampler, task: str) -> Batch:
 
 @METHODS.register("constant", "control: the meta-train prior per task, no image input (chance for classification)")
 class Constant(Method):
-    name = "constant"
     control = True
     tunable = False
 
@@ -123,7 +123,6 @@ class Constant(Method):
 
 @METHODS.register("scratch", "control: fresh random initialisation fine-tuned on the support set (no meta-learning)")
 class Scratch(Method):
-    name = "scratch"
     control = True
 
     def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
@@ -158,7 +157,6 @@ class _Prototypes(torch.nn.Module):
 class ProtoNet(MultiTask):
     """Trained exactly as ``multitask`` (same loss, budget and data); scored on classification only."""
 
-    name = "protonet"
     control = True
     scored_tasks: tuple[str, ...] = ("classification",)
 

@@ -32,9 +32,10 @@ from torch import nn
 
 from domains.episodes import Episode
 from methods._l2l import detach_module, l2l, require_learn2learn
-from methods.base import METHODS, Learner, MethodConfig
+from methods.base import Learner, MethodConfig
 from methods.losses import task_loss
 from methods.meta_batch import EpisodicMethod, FunctionLearner, TaskView
+from methods.registry import METHODS
 
 
 class _CloneAdaptMethod(EpisodicMethod):
@@ -69,7 +70,6 @@ class _CloneAdaptMethod(EpisodicMethod):
 class MAML(_CloneAdaptMethod):
     """Second-order MAML: the outer gradient flows through every inner step's gradient."""
 
-    name = "maml"
     first_order = False
 
     def _wrap(self, view: TaskView) -> nn.Module:
@@ -80,15 +80,12 @@ class MAML(_CloneAdaptMethod):
 class FOMAML(MAML):
     """First-order MAML: inner gradients are treated as constants in the outer gradient."""
 
-    name = "fomaml"
     first_order = True
 
 
 @METHODS.register("metasgd", "Meta-SGD: MAML with a learned per-parameter inner learning rate (learn2learn)")
 class MetaSGD(_CloneAdaptMethod):
     """Meta-SGD, second order. The learning rates are meta-parameters updated by the same outer Adam."""
-
-    name = "metasgd"
 
     def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
         # The learning rates must exist before the base class builds the per-task wrappers.
@@ -130,8 +127,6 @@ class _HeadLearner(nn.Module):
 @METHODS.register("anil", "ANIL: MAML on the task head only, backbone learned by the outer loop (learn2learn)")
 class ANIL(EpisodicMethod):
     """Almost No Inner Loop: the inner loop adapts the task head on once-computed backbone features."""
-
-    name = "anil"
 
     def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
         require_learn2learn(self.name)

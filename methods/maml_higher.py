@@ -16,14 +16,14 @@ import higher
 import torch
 
 from domains.episodes import Batch, Episode
-from methods.base import METHODS, Learner, MethodConfig
+from methods.base import Learner, MethodConfig
 from methods.losses import task_loss
 from methods.meta_batch import EpisodicMethod, FunctionLearner
+from methods.registry import METHODS
 
 
 @METHODS.register("maml-higher", "second-order MAML through higher's differentiable SGD")
 class MAMLHigher(EpisodicMethod):
-    name = "maml-higher"
 
     def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
         super().__init__(config, tasks, device, seed)

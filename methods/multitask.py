@@ -31,9 +31,10 @@ import torch
 
 from domains.episodes import Batch, Episode
 from methods.afr import PRETRAIN_CLASSIFICATION, prototype_loss
-from methods.base import METHODS, Learner, MethodConfig
+from methods.base import Learner, MethodConfig
 from methods.losses import task_loss
 from methods.meta_batch import EpisodicMethod, FunctionLearner, sgd_finetune
+from methods.registry import METHODS
 
 CLASSIFICATION_LOSSES = PRETRAIN_CLASSIFICATION  # the same choices, and default, as AFR's stage 1
 
@@ -45,7 +46,6 @@ def _joint(a: Batch, b: Batch) -> Batch:
 
 @METHODS.register("multitask", "joint multi-task training, then plain SGD fine-tuning at test (non-meta)")
 class MultiTask(EpisodicMethod):
-    name = "multitask"
 
     def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
         super().__init__(config, tasks, device, seed)

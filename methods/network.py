@@ -24,11 +24,12 @@ from domains.tasks import TASK_NAMES
 class NetworkConfig:
     """Width and depth of the shared network; set by the suite's profile in the spec."""
 
-    image_size: int = 32
+    # No defaults for what a spec sets (``bench.spec.NetworkSpec`` / ``EpisodesSpec`` hold them, once).
+    image_size: int
+    widths: tuple[int, int, int, int]
+    decoder_width: int
+    ways: int
     in_channels: int = 3
-    widths: tuple[int, int, int, int] = (16, 32, 48, 64)
-    decoder_width: int = 16
-    ways: int = 5
     vp_head: str = "pool"  # "pool": global average pooling; "spatial": keeps the layout (measured: no better)
 
     def __post_init__(self) -> None:

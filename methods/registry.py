@@ -1,13 +1,19 @@
-"""The method registry, populated: importing this module registers every method.
+"""The method registry: one handle, complete whenever it is read.
 
-A new method is one file in ``methods/`` plus one import line here.
+``METHODS`` maps a method's name to its class; the built-in families below are
+imported on the first lookup, so ``from methods.registry import METHODS`` always
+sees every built-in method. A new method is one file in ``methods/`` whose class
+carries ``@METHODS.register("name", "one line")``, plus its module name here.
 """
 
 from __future__ import annotations
 
-import importlib
+from typing import TYPE_CHECKING
 
-from methods.base import METHODS
+from domains.registry import Registry
+
+if TYPE_CHECKING:
+    from methods.base import Method
 
 # One module per method family; each registers its methods with @METHODS.register.
 METHOD_MODULES: tuple[str, ...] = (
@@ -18,7 +24,4 @@ METHOD_MODULES: tuple[str, ...] = (
     "methods.controls",
 )
 
-for _module in METHOD_MODULES:
-    importlib.import_module(_module)
-
-__all__ = ["METHODS"]
+METHODS: Registry[type[Method]] = Registry("method", builtins=METHOD_MODULES)

@@ -16,24 +16,24 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bench.spec import SPEED_PHASES, ComparisonSpec
 from reports import bootstrap
 from reports.convergence import WARNING, Convergence, check_convergence
-from reports.design import Design, cell_means, check_design, matrix
+from reports.design import Design, cell_means, check_design, comparisons, matrix
 from reports.effects import Effect, MeanCI, mean_with_ci, paired_effect
 from reports.errors import ReportError
 from reports.inference import Ranking, bh, holm, min_wilcoxon_p, quality_verdict, rank_methods
 from reports.learned import UNINTERPRETABLE, Learned, check_learned
 from reports.load import RunData
 from reports.metricinfo import MetricInfo, primary_metrics, run_metrics
-from reports.specview import SPEED_PHASES, Comparisons, comparisons
-from reports.speed import SpeedRatio, flop_ratios, phase_times, speed_ratio, speed_verdict
+from reports.speed_analysis import SpeedRatio, flop_ratios, phase_times, speed_ratio, speed_verdict
 
 
 @dataclass
 class Analysis:
     run: RunData
     design: Design
-    comparisons: Comparisons
+    comparisons: ComparisonSpec
     metrics: dict[str, MetricInfo]
     primary: dict[str, MetricInfo]  # task -> primary metric
     means: pd.DataFrame  # cell means (method, seed, task, domain, metric, value)

@@ -23,7 +23,7 @@ from reports.design import Design, cell_means
 from reports.errors import IncompatibleBaselineError
 from reports.load import RunData
 from reports.metricinfo import MetricInfo
-from reports.speed import clean
+from reports.speed_analysis import clean
 
 SCHEMA = "mtml-bench/1"
 def _default_baseline() -> Path:

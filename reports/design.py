@@ -10,14 +10,16 @@ finished (complete cases), so that pairs stay intact.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from reports.errors import DesignError, HarnessError
+from bench.spec import ComparisonSpec, Spec
+from reports.errors import DesignError, HarnessError, ReportError
 from reports.load import RunData
-from reports.specview import Role, method_roles, spec_methods, spec_seeds, spec_tasks
+from reports.roles import Role, method_roles
 
 MAX_LISTED = 20
 
@@ -59,8 +61,7 @@ def check_design(run: RunData) -> Design:
     """Check that every (method, seed) cell exists and covers the same (task, domain, episode, metric) grid."""
     cells = run.cells
     values = run.values
-    methods = spec_methods(run.spec) or sorted(cells["method"].unique())
-    seeds = spec_seeds(run.spec) or sorted(int(s) for s in cells["seed"].unique())
+    methods, seeds = list(run.spec.method_names), list(run.spec.seeds)
     missing: list[dict[str, object]] = []
     have = {(m, int(s)) for m, s in zip(cells["method"], cells["seed"], strict=True)}
     for m in methods:
@@ -71,7 +72,7 @@ def check_design(run: RunData) -> Design:
     done = cells[cells["status"] == "done"]
     done_keys = set(zip(done["method"], done["seed"].astype(int), strict=True))
     vals = values[[(m, int(s)) in done_keys for m, s in zip(values["method"], values["seed"], strict=True)]]
-    tasks = spec_tasks(run.spec) or sorted(vals["task"].unique())
+    tasks = list(run.spec.tasks)
     declared = run.manifest.get("test_domains") if isinstance(run.manifest.get("test_domains"), dict) else {}
     for task in tasks:
         if not (vals["task"] == task).any() and done_keys:
@@ -138,3 +139,14 @@ def matrix(means: pd.DataFrame, method: str, task: str, metric: str, seeds: list
     sub = means[(means["method"] == method) & (means["task"] == task) & (means["metric"] == metric)]
     wide = sub.pivot(index="seed", columns="domain", values="value")
     return wide.reindex(index=seeds, columns=domains).to_numpy(dtype=float)
+
+
+def comparisons(spec: Spec, methods: Sequence[str]) -> ComparisonSpec:
+    """The spec's declared confirmatory family; without a ``[comparisons]`` table, the
+    reference (``afr`` when it has results, else the first method) against every other method with results."""
+    if not methods:
+        raise ReportError("the run has no methods with results. Run the benchmark before reporting.")
+    if spec.comparisons is not None:
+        return spec.comparisons
+    reference = "afr" if "afr" in methods else methods[0]
+    return ComparisonSpec(reference=reference, baselines=tuple(m for m in methods if m != reference))

@@ -11,7 +11,7 @@ can never reach a two-sided p < 0.05.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,36 +19,65 @@ import pandas as pd
 from reports import bootstrap
 from reports.inference import CrossedT, crossed_t, wilcoxon_p
 from reports.metricinfo import MetricInfo
+from reports.records import fmt, fmt_p, stat, stat_property
+
+
+def _shown_effect(e: Effect) -> str:
+    if e.metric.transform == "log_ratio":
+        return f"{fmt(e.as_ratio(e.estimate))}x [{fmt(e.as_ratio(e.ci[0]))}, {fmt(e.as_ratio(e.ci[1]))}]"
+    return f"{fmt(e.estimate)} [{fmt(e.ci[0])}, {fmt(e.ci[1])}]"
 
 
 @dataclass
 class Effect:
-    method: str
-    baseline: str
-    task: str
-    metric: MetricInfo
-    estimate: float  # mean paired effect, metric transform, positive = method better
-    ci: tuple[float, float]  # two-sided crossed-bootstrap percentile interval at 1 - alpha
-    lower: float  # one-sided (1 - alpha) lower bound (the lower of bootstrap and crossed t), non-inferiority
-    upper: float  # one-sided (1 - alpha) upper bound (the higher of the two), for equivalence
-    margin: float  # ROPE in effect units
-    p: float  # Wilcoxon over domains, two-sided
-    crossed: CrossedT  # seed x domain random-effects t-test
-    n_seeds: int
-    n_domains: int
-    per_domain: pd.DataFrame  # domain, effect, ci_lo, ci_hi (bootstrap over seeds; exploratory)
-    seed_effects: np.ndarray  # per-seed mean effect (sign agreement across training runs)
-    p_adjusted: float = math.nan  # Holm (or BH) of the Wilcoxon p
-    p_crossed_adjusted: float = math.nan  # same adjustment of the crossed t p
-    verdict: str = ""
-    family: str = "confirmatory"
-    wins: int = 0  # domains whose seed-mean effect exceeds +margin
-    ties: int = 0
-    losses: int = 0
+    """One paired comparison; every output (summary.json, CSV, displayed table) is declared on its field."""
 
-    @property
+    task: str = stat("task", "task")
+    metric: MetricInfo = stat("metric", "metric", show=lambda e: e.metric.name, value=lambda m: m.name)
+    method: str = stat("method")
+    baseline: str = stat("baseline", "comparison", show=lambda e: f"{e.method} vs {e.baseline}")
+    # mean paired effect, metric transform, positive = method better
+    estimate: float = stat("effect", "effect [95% CI]", show=_shown_effect)
+    ci: tuple[float, float] = stat("ci")  # two-sided crossed-bootstrap percentile interval at 1 - alpha
+    # one-sided (1 - alpha) bounds: the lower (higher) of bootstrap and crossed t; non-inferiority, equivalence
+    lower: float = stat("lower_one_sided")
+    upper: float = stat("upper_one_sided")
+    margin: float = stat("margin")  # ROPE in effect units
+    wins: int = stat("wins", "W/T/L", show=lambda e: f"{e.wins}/{e.ties}/{e.losses}")  # domains beyond +margin
+    ties: int = stat("ties")
+    losses: int = stat("losses")
+    p: float = stat("p_wilcoxon", "p (Wilcoxon)", show=lambda e: fmt_p(e.p))  # Wilcoxon over domains, two-sided
+    crossed: CrossedT = field()  # seed x domain random-effects t-test
+    n_seeds: int = stat("n_seeds")
+    n_domains: int = stat("n_domains")
+    per_domain: pd.DataFrame = field()  # domain, effect, ci_lo, ci_hi (bootstrap over seeds; exploratory)
+    seed_effects: np.ndarray = stat("seed_effects")  # per-seed mean effect (sign agreement across training runs)
+    # Holm (or BH, for the exploratory family) of the Wilcoxon p and of the crossed t p
+    p_adjusted: float = stat("p_{adj}", "p (Wilcoxon, {adj})", show=lambda e: fmt_p(e.p_adjusted), default=math.nan)
+    p_crossed_adjusted: float = stat("p_crossed_t_{adj}", "p (crossed t, {adj})",
+                                     show=lambda e: fmt_p(e.p_crossed_adjusted), default=math.nan)
+    verdict: str = stat("verdict", "verdict", default="")
+    family: str = "confirmatory"
+
+    @stat_property("transform")
+    def transform(self) -> str:
+        return self.metric.transform
+
+    @stat_property("noninferior")
     def noninferior(self) -> bool:
         return self.lower > -self.margin
+
+    @stat_property("p_crossed_t")
+    def p_crossed(self) -> float:
+        return self.crossed.p
+
+    @stat_property("se_crossed")
+    def se_crossed(self) -> float:
+        return self.crossed.se
+
+    @stat_property("df_crossed")
+    def df_crossed(self) -> float:
+        return self.crossed.df
 
     def as_ratio(self, value: float) -> float:
         """A log-ratio effect as the geometric-mean ratio (reference error / method error > 1 = better)."""

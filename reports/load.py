@@ -1,24 +1,29 @@
-"""Read a run's SQLite store into pandas DataFrames (schema: ``bench/schema.sql``).
+"""A run's raw rows for the reports, read through ``bench.store`` (schema: ``bench/schema.sql``).
 
 Reports are always recomputed from the raw rows, so this module does no
 summarising at all: it returns every episode value and every timer reading.
-It opens the store read-only, so a report can never modify a run.
+The store is opened read-only through the harness's own ``Store`` (one reader
+and writer of the schema), and the run's spec is the harness's own parse of the
+stored spec (``bench.spec.parse_spec``), so a report tests exactly the
+comparisons the run declared.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bench.errors import UserError
+from bench.spec import Spec, parse_spec
+from bench.store import STORE_NAME, TABLES, Store
 from reports.errors import HarnessError, ReportError
 
-STORE_CANDIDATES = ("results.sqlite", "store.sqlite", "results.db", "store.db")
-TABLES = ("manifest", "cells", "metric_values", "timing_samples", "phase_costs", "training_curve")
+REQUIRED = ("cells", "metric_values", "timing_samples", "phase_costs", "training_curve")
 OPTIONAL_TABLES = ("speed_blocks", "unadapted_values", "val_curve")  # absent in stores of older runs
 VALUE_COLUMNS = ("method", "seed", "task", "domain", "episode", "metric", "value")
 CURVE_COLUMNS = ("method", "seed", "step", "task", "domain", "episode", "metric", "value")
@@ -46,10 +51,15 @@ class RunData:
     def run_dir(self) -> Path:
         return self.path.parent
 
-    @property
-    def spec(self) -> dict[str, Any]:
-        spec = self.manifest.get("spec", {})
-        return spec if isinstance(spec, dict) else {}
+    @cached_property
+    def spec(self) -> Spec:
+        """The run's spec, parsed by the harness's own parser (the one the runner used)."""
+        stored = self.manifest.get("spec")
+        try:
+            return parse_spec(stored if isinstance(stored, dict) else {})
+        except UserError as err:
+            raise HarnessError(f"the spec stored in {self.path} does not parse ({err}); it was written by another "
+                               "version of mtml-bench. Re-run the benchmark with this version.") from None
 
     @property
     def failures(self) -> pd.DataFrame:
@@ -62,65 +72,37 @@ class RunData:
         return [{"block": int(r.block), "reason": r.reason} for r in failed.itertuples()]
 
 
-def _store_name_from_runner() -> tuple[str, ...]:
-    """The runner's own file name first, when ``bench.store`` declares one."""
-    try:
-        from bench import store  # optional: the runner owns the file name
-    except Exception:  # noqa: BLE001 - any import problem just means "use the documented candidates"
-        return ()
-    names = [getattr(store, attr) for attr in ("STORE_NAME", "STORE_FILENAME", "STORE_FILE") if hasattr(store, attr)]
-    return tuple(str(n) for n in names if isinstance(n, str | Path))
-
-
 def find_store(run: Path | str) -> Path:
-    """The store of a run folder (or the file itself); a clear error when there is none."""
+    """The store of a run folder (``bench.store.STORE_NAME``), or the file itself; a clear error when there is none."""
     path = Path(run)
     if path.is_file():
         return path
     if not path.is_dir():
         raise ReportError(f"run folder {path} does not exist. Pass the folder a 'mtml-bench run' wrote.")
-    for name in (*_store_name_from_runner(), *STORE_CANDIDATES):
-        if (path / name).is_file():
-            return path / name
-    found = sorted([*path.glob("*.sqlite"), *path.glob("*.db")])
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise ReportError(f"{path} holds no result store (*.sqlite). Pass the folder a 'mtml-bench run' wrote.")
-    raise ReportError(f"{path} holds several stores ({', '.join(p.name for p in found)}). Pass the store file itself.")
-
-
-def _decode(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except (TypeError, json.JSONDecodeError):
-        return value
+    if not (path / STORE_NAME).is_file():
+        raise ReportError(f"{path} holds no result store ({STORE_NAME}). Pass the folder a 'mtml-bench run' wrote.")
+    return path / STORE_NAME
 
 
 def load_run(run: Path | str) -> RunData:
     """Every raw row of a run, as DataFrames with stable dtypes and column order."""
-    store = find_store(run)
-    uri = f"file:{store.resolve()}?mode=ro"
+    path = find_store(run)
     try:
-        con = sqlite3.connect(uri, uri=True)
-    except sqlite3.Error as exc:
-        raise HarnessError(f"cannot open the store {store}: {exc}. Check the file is a mtml-bench SQLite store.") from exc
-    try:
-        present = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        missing = [t for t in TABLES if t not in present]
-        if missing:
-            raise HarnessError(f"the store {store} lacks the tables {', '.join(missing)}. "
-                               "It was not written by mtml-bench (bench/schema.sql); re-run the benchmark.")
-        manifest = {k: _decode(v) for k, v in con.execute("SELECT key, value FROM manifest")}
-        frames = {t: pd.read_sql_query(f"SELECT * FROM {t}", con) for t in TABLES[1:]}  # noqa: S608 - fixed names
-        empty = {"speed_blocks": ["block", "status", "reason"], "unadapted_values": list(VALUE_COLUMNS),
-                 "val_curve": list(CURVE_COLUMNS)}
-        optional = {t: (pd.read_sql_query(f"SELECT * FROM {t}", con) if t in present  # noqa: S608 - fixed names
-                        else pd.DataFrame(columns=empty[t])) for t in OPTIONAL_TABLES}
-    except sqlite3.DatabaseError as exc:
-        raise HarnessError(f"cannot read the store {store}: {exc}. The file is damaged; re-run the benchmark.") from exc
-    finally:
-        con.close()
+        with Store(path, readonly=True) as store:
+            present = store.tables()
+            missing = [t for t in REQUIRED if t not in present]
+            if missing:
+                raise HarnessError(f"the store {path} lacks the tables {', '.join(missing)}. "
+                                   "It was not written by mtml-bench (bench/schema.sql); re-run the benchmark.")
+            manifest = store.manifest()
+            frames = {t: store.frame(t) for t in TABLES[1:] if t in present}
+    except UserError as err:
+        raise HarnessError(f"cannot open the store {path}: {err}") from None
+    except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
+        raise HarnessError(f"cannot read the store {path}: {exc}. The file is damaged; re-run the benchmark.") from exc
+    empty = {"speed_blocks": ["block", "status", "reason"], "unadapted_values": list(VALUE_COLUMNS),
+             "val_curve": list(CURVE_COLUMNS)}
+    optional = {t: frames[t] if t in frames else pd.DataFrame(columns=empty[t]) for t in OPTIONAL_TABLES}
     values = frames["metric_values"]
     values["value"] = values["value"].astype(float)
     timings = frames["timing_samples"]
@@ -128,6 +110,6 @@ def load_run(run: Path | str) -> RunData:
     timings["warmup"] = timings["warmup"].astype(bool)
     for table in ("unadapted_values", "val_curve"):
         optional[table]["value"] = optional[table]["value"].astype(float)
-    return RunData(path=store, manifest=manifest, cells=frames["cells"], values=values, timings=timings,
+    return RunData(path=path, manifest=manifest, cells=frames["cells"], values=values, timings=timings,
                    costs=frames["phase_costs"], curves=frames["training_curve"], speed_blocks=optional["speed_blocks"],
                    unadapted=optional["unadapted_values"], val_curve=optional["val_curve"])

@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.spec import SPEED_PHASES, Spec
 from reports import bootstrap
 from reports.baseline import fingerprint, method_config_hash, speed_config_hash, training_hashes
-from reports.design import Design, cell_means, check_design
+from reports.design import Design, cell_means, check_design, comparisons
 from reports.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSED, HarnessError, IncompatibleBaselineError
 from reports.gates import (
     INCONCLUSIVE,
@@ -53,8 +54,7 @@ from reports.gates import (
 from reports.inference import holm
 from reports.load import RunData
 from reports.metricinfo import MetricInfo, primary_metrics, run_metrics
-from reports.specview import SPEED_PHASES, comparisons
-from reports.speed import clean
+from reports.speed_analysis import clean
 
 GATE_ALPHA = 0.01  # asv-like strictness for a gate that runs on every change
 TIME_TOLERANCE = 0.10  # CodSpeed's default; a 2% gate gives ~45% false alarms on shared runners
@@ -107,7 +107,7 @@ def rename_methods(run: RunData, variants: Mapping[str, str]) -> RunData:
     def name(x: Any) -> Any:
         return variants.get(x, x) if isinstance(x, str) else x
 
-    spec = json.loads(json.dumps(run.spec))
+    spec = json.loads(json.dumps(run.manifest.get("spec", {})))  # the stored dict, renamed, parsed again
     methods = spec.get("methods")
     if isinstance(methods, dict):
         spec["methods"] = {name(k): v for k, v in methods.items()}
@@ -125,10 +125,8 @@ def rename_methods(run: RunData, variants: Mapping[str, str]) -> RunData:
                                timings=frame(run.timings), costs=frame(run.costs), curves=frame(run.curves))
 
 
-def _spec_method_names(spec: Mapping[str, Any]) -> list[str]:
-    from reports.specview import spec_methods
-
-    return spec_methods(spec)
+def _spec_method_names(spec: Spec) -> list[str]:
+    return list(spec.method_names)
 
 
 def prepare(run: RunData) -> Context:

@@ -26,7 +26,7 @@ from reports import bootstrap
 from reports.analysis import analyse
 from reports.design import cell_means, matrix
 from reports.inference import crossed_t, holm, wilcoxon_p
-from reports.speed import speed_ratio
+from reports.speed_analysis import speed_ratio
 from reports.synthetic import SYNTHETIC_METRICS, SyntheticConfig, make_run
 
 TASKS = ("classification", "depth", "normals", "vanishing_point")

@@ -5,6 +5,10 @@ comparison the paired effect, its CI, the Wilcoxon p, the Holm-adjusted p and
 the verdict; per phase the speed ratio against each baseline with its CI
 (baseline time over method time, above 1 = faster); FLOP ratios; rankings;
 the failures. NaN becomes null so that any JSON reader accepts the file.
+
+The comparison, secondary and speed entries are written from the fields that
+``Effect`` and ``SpeedRatio`` declare (``reports/records.py``), the same
+declarations the tables' CSV and displayed columns come from.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 
 from reports.analysis import Analysis
 from reports.learned import CONTROL, NOT_LEARNED, UNINTERPRETABLE
+from reports.records import json_entries
 
 SCHEMA = "mtml-bench-report/1"
 
@@ -36,23 +41,6 @@ def _clean(x: Any) -> Any:
 
 def build_summary(a: Analysis) -> dict[str, Any]:
     run = a.run
-    comparisons = [{"method": e.method, "baseline": e.baseline, "task": e.task, "metric": e.metric.name,
-                    "transform": e.metric.transform, "effect": e.estimate, "ci": list(e.ci),
-                    "lower_one_sided": e.lower, "upper_one_sided": e.upper, "margin": e.margin,
-                    "noninferior": e.noninferior, "p_wilcoxon": e.p, "p_holm": e.p_adjusted,
-                    "p_crossed_t": e.crossed.p, "p_crossed_t_holm": e.p_crossed_adjusted, "se_crossed": e.crossed.se,
-                    "df_crossed": e.crossed.df, "verdict": e.verdict, "wins": e.wins,
-                    "ties": e.ties, "losses": e.losses, "n_seeds": e.n_seeds, "n_domains": e.n_domains,
-                    "seed_effects": [float(v) for v in e.seed_effects]}
-                   for e in a.effects]
-    secondary = [{"method": e.method, "baseline": e.baseline, "task": e.task, "metric": e.metric.name,
-                  "transform": e.metric.transform, "effect": e.estimate, "ci": list(e.ci), "p_wilcoxon": e.p,
-                  "p_bh": e.p_adjusted, "p_crossed_t": e.crossed.p, "p_crossed_t_bh": e.p_crossed_adjusted,
-                  "verdict": e.verdict} for e in a.secondary]
-    speed = [{"method": r.method, "baseline": r.baseline, "phase": r.phase, "ratio": r.ratio, "ci": list(r.ci),
-              "paired": r.paired, "n_pairs": r.n_pairs, "n_blocks": r.n_blocks, "iqr_over_median": r.spread,
-              "claim": r.claim, "p_claim": r.p_claim, "p_holm": r.p_adjusted, "verdict": r.verdict}
-             for r in a.speed]
     rankings = {scope: {"mean_ranks": {m: float(v) for m, v in rk.mean_ranks.items()}, "n_blocks": rk.n_blocks,
                         "friedman_statistic": rk.friedman_stat, "friedman_p": rk.friedman_p,
                         "pairwise_wilcoxon_holm": {a_: {b: rk.pairwise_holm.loc[a_, b]
@@ -94,9 +82,9 @@ def build_summary(a: Analysis) -> dict[str, Any]:
                    "excluded_seeds": a.design.excluded_seeds},
         "means": [{"method": m.method, "task": m.task, "metric": m.metric, "mean": m.mean, "ci": list(m.ci),
                    "se": m.se, "n_seeds": m.n_seeds, "n_domains": m.n_domains} for m in a.method_means],
-        "comparisons": comparisons,
-        "secondary": secondary,
-        "speed": speed,
+        "comparisons": json_entries(a.effects),
+        "secondary": json_entries(a.secondary),
+        "speed": json_entries(a.speed),
         "flops": a.flops,
         "rankings": rankings,
         "failures": [{"kind": "cell", **f} for f in a.design.failures]

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +32,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.load import STORE_CANDIDATES, RunData
+from bench.spec import parse_spec
+from bench.store import STORE_NAME, Store
+from reports.load import RunData
 from reports.metricinfo import MetricInfo, registry_metrics
-
-SCHEMA_SQL = Path(__file__).resolve().parent.parent / "bench" / "schema.sql"
 
 # The metrics a synthetic run records: the real registry's definitions (direction, transform, ROPE), so
 # synthetic reports exercise exactly what real runs do. Per metric: its level and the scale that turns
@@ -117,10 +116,18 @@ def _task_metrics(cfg: SyntheticConfig, task: str) -> list[MetricInfo]:
 
 
 def _spec(cfg: SyntheticConfig) -> dict[str, Any]:
+    """The run's spec as the harness stores it: a valid spec (``bench.spec.parse_spec`` reads it back)."""
     comp = dict(cfg.comparisons) if cfg.comparisons is not None else {
         "reference": cfg.methods[0], "baselines": list(cfg.methods[1:]), "alpha": 0.05, "speed_claim": 1.5}
-    return {"name": cfg.suite, "methods": list(cfg.methods), "tasks": list(cfg.tasks), "seeds": cfg.seeds,
-            "episodes": cfg.episodes, "comparisons": comp}
+    data: dict[str, Any] = {
+        "name": cfg.suite, "suite": {"name": cfg.suite}, "methods": list(cfg.methods), "tasks": list(cfg.tasks),
+        "seeds": cfg.seeds, "episodes": {"test_episodes": cfg.episodes},
+        "training": {"budget_steps": max(1, 10 * cfg.curve_steps)}}
+    if comp.get("baselines"):  # a one-method run declares no comparisons (the reports then compare nothing)
+        data["comparisons"] = comp
+    if cfg.speed_section and len(cfg.methods) >= 2:
+        data["speed"] = {"methods": list(cfg.methods), "pairs": cfg.pairs, "blocks": cfg.blocks, "warmup": cfg.warmup}
+    return parse_spec(data).to_dict()
 
 
 def _hash(obj: Any) -> str:
@@ -196,7 +203,7 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
             t = YARDSTICK_SECONDS * cfg.machine * drift * math.exp(yard.normal(0, cfg.timing_noise))
             trows.append({"source": "speed", "method": "yardstick", "seed": 0, "phase": "yardstick", "block": b,
                           "pair": p, "idx": p, "seconds": t, "warmup": p < cfg.warmup})
-    # the speed section also records CPU seconds per phase (bench/speed.py); here equal to the wall clock
+    # the speed section also records CPU seconds per phase (bench/speed_section.py); here equal to the wall clock
     trows += [{**r, "phase": r["phase"] + ":cpu"} for r in trows if r["source"] == "speed"]
     timings = pd.DataFrame(trows, columns=["source", "method", "seed", "phase", "block", "pair", "idx",
                                            "seconds", "warmup"])
@@ -256,38 +263,25 @@ def make_run(cfg: SyntheticConfig, path: Path | str = "synthetic.sqlite") -> Run
 
 
 def write_store(run: RunData, path: Path | str) -> Path:
-    """Write a run into a fresh SQLite store with the real schema (bench/schema.sql)."""
+    """Write a run into a fresh store through ``bench.store`` (the schema's one writer)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()
-    con = sqlite3.connect(path)
+    store = Store.create(path, run.manifest)
     try:
-        con.executescript(SCHEMA_SQL.read_text())
-        con.executemany("INSERT INTO manifest(key, value) VALUES (?, ?)",
-                        [(k, json.dumps(v)) for k, v in run.manifest.items()])
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         for table, frame in (("cells", run.cells), ("metric_values", run.values), ("timing_samples", run.timings),
                              ("phase_costs", run.costs), ("training_curve", run.curves),
                              ("speed_blocks", run.speed_blocks), ("unadapted_values", run.unadapted),
                              ("val_curve", run.val_curve)):
-            if frame.empty or table not in tables:  # speed_blocks: only in schemas that have it
-                continue
-            cols = list(frame.columns)
-            records = [tuple(_plain(v) for v in r) for r in frame.itertuples(index=False, name=None)]
-            con.executemany(f"INSERT INTO {table}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", records)
-        con.commit()
+            store.write_rows(table, frame)
     finally:
-        con.close()
+        store.close()
     return path
-
-
-def _plain(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
 
 
 def write_run(cfg: SyntheticConfig, run_dir: Path | str) -> Path:
     """Create a run folder holding a synthetic store; returns the folder."""
     run_dir = Path(run_dir)
-    write_store(make_run(cfg), run_dir / STORE_CANDIDATES[0])
+    write_store(make_run(cfg), run_dir / STORE_NAME)
     return run_dir

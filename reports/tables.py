@@ -18,27 +18,9 @@ import pandas as pd
 
 from reports.analysis import Analysis
 from reports.learned import NOT_LEARNED
+from reports.records import csv_row, display_row, fmt, fmt_p
 
 ARROW = {"higher": "↑", "lower": "↓"}
-
-
-def fmt(x: float | None, digits: int = 4) -> str:
-    """A number with ``digits`` significant digits, no exponent for ordinary magnitudes."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    x = float(x)
-    if x == 0:
-        return "0"
-    mag = math.floor(math.log10(abs(x)))
-    if mag >= 6 or mag <= -5:
-        return f"{x:.{digits - 1}e}"
-    return f"{x:.{max(digits - 1 - mag, 0)}f}"
-
-
-def fmt_p(p: float) -> str:
-    if p is None or math.isnan(p):
-        return "–"
-    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
 @dataclass
@@ -112,44 +94,19 @@ def main_table(a: Analysis) -> Table:
 
 def comparison_table(a: Analysis, secondary: bool = False) -> Table:
     effects = a.secondary if secondary else a.effects
-    rows, disp = [], []
-    for e in effects:
-        ratio = e.metric.transform == "log_ratio"
-        rows.append({"task": e.task, "metric": e.metric.name, "method": e.method, "baseline": e.baseline,
-                     "transform": e.metric.transform, "effect": e.estimate, "ci_lo": e.ci[0], "ci_hi": e.ci[1],
-                     "lower_one_sided": e.lower, "upper_one_sided": e.upper, "margin": e.margin, "wins": e.wins,
-                     "ties": e.ties, "losses": e.losses, "n_seeds": e.n_seeds, "n_domains": e.n_domains,
-                     "p_wilcoxon": e.p, "p_adjusted": e.p_adjusted, "p_crossed_t": e.crossed.p,
-                     "p_crossed_t_adjusted": e.p_crossed_adjusted, "adjustment": "BH" if secondary else "Holm",
-                     "verdict": e.verdict})
-        shown = (f"{fmt(e.as_ratio(e.estimate))}x [{fmt(e.as_ratio(e.ci[0]))}, {fmt(e.as_ratio(e.ci[1]))}]"
-                 if ratio else f"{fmt(e.estimate)} [{fmt(e.ci[0])}, {fmt(e.ci[1])}]")
-        adj = "BH" if secondary else "Holm"
-        disp.append({"task": e.task, "metric": e.metric.name, "comparison": f"{e.method} vs {e.baseline}",
-                     "effect [95% CI]": shown, "W/T/L": f"{e.wins}/{e.ties}/{e.losses}",
-                     "p (Wilcoxon)": fmt_p(e.p), f"p (Wilcoxon, {adj})": fmt_p(e.p_adjusted),
-                     f"p (crossed t, {adj})": fmt_p(e.p_crossed_adjusted), "verdict": e.verdict})
     title = ("Paired effects (positive = method better; log-ratio metrics shown as error ratio baseline/method), "
              "Wilcoxon signed-rank over domains and seed x domain random-effects t-test, "
              + ("BH over secondary metrics (exploratory)" if secondary else "Holm over the declared family")
              + "; better/worse needs both tests")
-    return Table("secondary" if secondary else "comparisons", title, pd.DataFrame(rows), pd.DataFrame(disp))
+    return Table("secondary" if secondary else "comparisons", title, pd.DataFrame([csv_row(e) for e in effects]),
+                 pd.DataFrame([display_row(e) for e in effects]))
 
 
 def speed_table(a: Analysis) -> Table:
-    rows, disp = [], []
-    for r in a.speed:
-        rows.append({"method": r.method, "baseline": r.baseline, "phase": r.phase, "ratio": r.ratio,
-                     "ci_lo": r.ci[0], "ci_hi": r.ci[1], "paired": r.paired, "n_pairs": r.n_pairs,
-                     "n_blocks": r.n_blocks, "iqr_over_median": r.spread, "claim": r.claim,
-                     "p_claim": r.p_claim, "p_adjusted": r.p_adjusted, "verdict": r.verdict})
-        disp.append({"comparison": f"{r.method} vs {r.baseline}", "phase": r.phase,
-                     "speed ratio [95% CI]": f"{fmt(r.ratio, 3)}x [{fmt(r.ci[0], 3)}, {fmt(r.ci[1], 3)}]",
-                     "pairs (blocks)": f"{r.n_pairs} ({r.n_blocks})" + ("" if r.paired else " unpaired"),
-                     "p (claim, Holm)": fmt_p(r.p_adjusted), "verdict": r.verdict})
     title = ("Speed ratios: baseline time / method time per interleaved pair (above 1 = method faster), "
              "geometric mean, 95% CI resampling blocks then pairs")
-    return Table("speed", title, pd.DataFrame(rows), pd.DataFrame(disp))
+    return Table("speed", title, pd.DataFrame([csv_row(r) for r in a.speed]),
+                 pd.DataFrame([display_row(r) for r in a.speed]))
 
 
 def phase_table(a: Analysis) -> Table:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import torch
 
+from domains.catalog import SUITES
 from domains.episodes import EpisodeSampler, EpisodeShape
-from domains.suite import SUITES, DomainData, Split, Suite
+from domains.suite import DomainData, Split, Suite
 from domains.tasks import TASK_NAMES
 from methods.base import MethodConfig
 from methods.network import NetworkConfig

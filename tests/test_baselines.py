@@ -15,11 +15,11 @@ import pytest
 import torch
 from _baseline_toys import SHAPE, TINY_NET, toy_config, toy_sampler
 
-import methods.registry  # noqa: F401  (registers the methods)
 from domains.episodes import Batch, Episode, EpisodeSampler
 from domains.tasks import TASK_NAMES
-from methods.base import METHODS, Budget, DivergenceError, Method, NullClock
+from methods.base import Budget, DivergenceError, Method, NullClock
 from methods.network import parameter_count
+from methods.registry import METHODS
 
 BASELINES = ("maml", "fomaml", "anil", "metasgd", "maml-higher", "multitask")
 CPU = torch.device("cpu")

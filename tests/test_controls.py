@@ -23,7 +23,7 @@ from methods.controls import (
 from methods.network import MultiTaskNet, NetworkConfig
 
 NET = NetworkConfig(image_size=16, widths=(4, 4, 8, 8), decoder_width=4, ways=3)
-CONFIG = MethodConfig(network=NET, inner_steps=1, inner_lr=0.1, meta_batch_size=2)
+CONFIG = MethodConfig(network=NET, inner_steps=1, inner_lr=0.1, outer_lr=1e-3, meta_batch_size=2)
 TASKS = ("classification", "depth", "normals", "vanishing_point")
 
 

@@ -17,12 +17,12 @@ import torch
 from _baseline_toys import toy_config, toy_sampler
 from torch.func import functional_call
 
-import methods.registry  # noqa: F401  (registers the methods)
 from domains.episodes import Episode
 from domains.tasks import TASK_NAMES
-from methods.base import METHODS, Method
+from methods.base import Method
 from methods.losses import task_loss
 from methods.network import MultiTaskNet
+from methods.registry import METHODS
 
 STEPS, LR, TOL = 2, 0.05, 1e-5
 

@@ -16,7 +16,7 @@ from reports.effects import paired_effect
 from reports.errors import DesignError, HarnessError
 from reports.inference import crossed_t, holm, min_wilcoxon_p, quality_verdict, rank_methods, wilcoxon_p
 from reports.metricinfo import MetricInfo
-from reports.speed import speed_ratio
+from reports.speed_analysis import speed_ratio
 from reports.synthetic import SYNTHETIC_METRICS, SyntheticConfig, make_run
 
 ACC = SYNTHETIC_METRICS["accuracy"]

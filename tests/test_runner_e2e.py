@@ -12,6 +12,7 @@ import pytest
 from bench.cli import main
 from bench.spec import load_spec, tomllib
 from bench.store import STORE_NAME, open_store
+from methods.phases import SPEED_PHASES
 
 MICRO = Path(__file__).parent / "specs" / "micro.toml"
 pytestmark = pytest.mark.slow
@@ -103,7 +104,7 @@ def check_timings_curves_costs(process_run: tuple[Path, Path, str]) -> None:
     assert (warm == spec.speed.warmup).all()  # the first samples of every phase are flagged, and kept
     assert (curves.groupby(["method", "seed"]).size() == spec.training.budget_steps).all()
     assert set(zip(costs["method"], costs["phase"])) == {(m, p) for m in spec.method_names
-                                                         for p in ("meta_train_step", "adapt", "infer")}
+                                                         for p in SPEED_PHASES}
     assert (costs["flops"] > 0).all()
     flops = costs.set_index(["method", "phase"])["flops"]
     # AFR adapts a small part of the network: fewer FLOPs than first-order MAML's full inner loop
@@ -120,7 +121,7 @@ def check_speed_section(process_run: tuple[Path, Path, str]) -> None:
     assert blocks["status"].tolist() == ["done"]
     pairs = speed_spec.warmup + speed_spec.pairs
     for method in speed_spec.methods:
-        for phase in ("meta_train_step", "adapt", "infer"):
+        for phase in SPEED_PHASES:
             rows = speed[(speed["method"] == method) & (speed["phase"] == phase)]
             assert sorted(rows["pair"]) == list(range(pairs))
             assert rows[rows["pair"] < speed_spec.warmup]["warmup"].all()
@@ -150,7 +151,7 @@ def check_reports_can_load(process_run: tuple[Path, Path, str]) -> None:
     from reports.load import load_run
 
     run = load_run(process_run[1])
-    assert len(run.cells) == 4 and not run.values.empty and run.spec["name"] == "micro"
+    assert len(run.cells) == 4 and not run.values.empty and run.spec.name == "micro"
 
 
 def check_inline_is_identical(process_run: tuple[Path, Path, str], tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import driver, sizes
+from bench import orchestrator, sizes
 from bench.cli import main
 from bench.spec import load_spec
 
@@ -88,10 +88,10 @@ def test_data_limits_are_exact(field: str, tmp_path: Path, capsys: pytest.Captur
     limit = int(re.findall(r"at most (\d+)", line)[-1])
     key = old.split(" = ")[0]
     fits = load_spec(spec_with(tmp_path, {old: f"{key} = {limit}"}))
-    prepared = driver.prepare(fits, tmp_path / "run")  # passes every check
+    prepared = orchestrator.prepare(fits, tmp_path / "run")  # passes every check
     assert prepared.plan.spec["episodes"][key] == limit
     with pytest.raises(Exception, match=re.escape(f"spec field '{field}' = {limit + 1}: ")):
-        driver.prepare(load_spec(spec_with(tmp_path, {old: f"{key} = {limit + 1}"})), tmp_path / "run")
+        orchestrator.prepare(load_spec(spec_with(tmp_path, {old: f"{key} = {limit + 1}"})), tmp_path / "run")
 
 
 def test_memory_limit_fits_and_one_more_does_not(tmp_path: Path) -> None:
@@ -122,11 +122,11 @@ def test_network_footprint_extrapolation_equals_a_real_build(decoder_width: int)
 
 def test_a_long_run_prints_its_estimated_duration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = load_spec(spec_with(tmp_path, {"budget_steps = 3": "budget_steps = 2000000"}))
-    prepared = driver.prepare(spec, tmp_path / "run")
-    short = driver.prepare(load_spec(spec_with(tmp_path, {})), tmp_path / "run")
+    prepared = orchestrator.prepare(spec, tmp_path / "run")
+    short = orchestrator.prepare(load_spec(spec_with(tmp_path, {})), tmp_path / "run")
     assert prepared.estimated_seconds > 1000 * short.estimated_seconds  # it scales with the steps
-    driver.announce_duration(prepared)
-    driver.announce_duration(short)
+    orchestrator.announce_duration(prepared)
+    orchestrator.announce_duration(short)
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert re.fullmatch(r"estimated duration: about [\d.]+ (min|h|days) \(4 cells on \d+ worker\(s\), from one "

@@ -304,7 +304,7 @@ def test_registered_factory_and_lacking_task_message(tmp_path):
 def test_episodes_draw_from_loaded_buildings(tmp_path):
     write_taskonomy(tmp_path / "t", buildings=("a", "b", "c"), points=3, views=2, size=8)
     s = suite(tmp_path / "t", tmp_path, image_size=8)
-    sampler = EpisodeSampler(s, s.split(), EpisodeShape(shots=2, queries=3), tasks=("depth", "vanishing_point"))
+    sampler = EpisodeSampler(s, s.split(), EpisodeShape(shots=2, queries=3, ways=5), tasks=("depth", "vanishing_point"))
     episode = sampler.episode("test", "vanishing_point", s.split().domains["vanishing_point"]["meta_test"][0], 0, 0)
     assert episode.support.images.shape == (2, 3, 8, 8) and episode.query.targets.shape == (3, 3, 3)
 

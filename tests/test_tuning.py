@@ -9,13 +9,12 @@ import pytest
 import torch
 from _baseline_toys import toy_config, toy_sampler
 
-import methods.registry  # noqa: F401  (registers the methods)
 from bench.spec import tomllib
 from bench.tuning import Scorer, SearchSpace, Trial, TuningError, mean_ranks, tune
 from domains.episodes import Episode, EpisodeSampler
 from domains.tasks import TASK_NAMES
-from methods.base import METHODS
 from methods.losses import task_loss
+from methods.registry import METHODS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -3,7 +3,7 @@
     python tools/profile_baselines.py                      # the baselines on the smoke spec
     python tools/profile_baselines.py --spec standard --methods maml,afr --steps 10
 
-Builds every method exactly as the runner does (``bench.runner``: the spec's
+Builds every method exactly as the runner does (``bench/cell.py``: the spec's
 suite, episode shape, network, training values and per-method overrides, the
 same initial weights), meta-trains it for ``--steps`` steps and adapts to
 ``--episodes`` episodes of every held-out domain, timing phases with
@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
+from methods.phases import PHASES  # noqa: E402
+
 BASELINES = ("maml", "fomaml", "anil", "metasgd", "maml-higher", "multitask")
-PHASES = ("meta_train_step", "adapt", "infer", "data")
 
 
 def _child(args: argparse.Namespace) -> dict[str, object]:
@@ -37,7 +38,7 @@ def _child(args: argparse.Namespace) -> dict[str, object]:
     import profile_method
     import torch
 
-    from bench.runner import build_method, build_sampler, build_suite, image_size_of
+    from bench.cell import build_method, build_sampler, build_suite, image_size_of
     from bench.spec import load_spec
     from methods.base import Budget
     from methods.device import peak_memory_bytes, reset_peak_memory, resolve_device

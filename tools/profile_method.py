@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.spec import EpisodesSpec, NetworkSpec, TrainingSpec  # noqa: E402
 from domains.catalog import SUITES  # noqa: E402
 from domains.episodes import Batch, EpisodeSampler, EpisodeShape  # noqa: E402
 from domains.metrics import primary_metric  # noqa: E402
@@ -34,6 +35,7 @@ from domains.registry import UnknownNameError  # noqa: E402
 from methods.base import Budget, Method, MethodConfig  # noqa: E402
 from methods.device import DeviceError, resolve_device, synchronize  # noqa: E402
 from methods.network import NetworkConfig  # noqa: E402
+from methods.phases import PHASES  # noqa: E402
 from methods.registry import METHODS  # noqa: E402
 
 
@@ -72,15 +74,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--pretrain-steps", type=int, default=0,
                    help="of which multi-task steps, for methods that have that stage (AFR); default 0")
     p.add_argument("--episodes", type=int, default=4, help="test episodes per held-out domain (default 4)")
-    p.add_argument("--shots", type=int, default=5)
-    p.add_argument("--queries", type=int, default=10)
-    p.add_argument("--ways", type=int, default=5)
+    episodes, network, training = EpisodesSpec(), NetworkSpec(), TrainingSpec()  # the spec's defaults, once
+    p.add_argument("--shots", type=int, default=episodes.shots)
+    p.add_argument("--queries", type=int, default=episodes.queries)
+    p.add_argument("--ways", type=int, default=episodes.ways)
     p.add_argument("--image-size", type=int, default=32)
-    p.add_argument("--widths", default="16,32,48,64", help="backbone widths of the 4 stages")
-    p.add_argument("--inner-steps", type=int, default=5)
-    p.add_argument("--inner-lr", type=float, default=0.1)
-    p.add_argument("--outer-lr", type=float, default=1e-3)
-    p.add_argument("--meta-batch-size", type=int, default=4)
+    p.add_argument("--widths", default=",".join(map(str, network.widths)), help="backbone widths of the 4 stages")
+    p.add_argument("--decoder-width", type=int, default=network.decoder_width)
+    p.add_argument("--inner-steps", type=int, default=training.inner_steps)
+    p.add_argument("--inner-lr", type=float, default=training.inner_lr)
+    p.add_argument("--outer-lr", type=float, default=training.outer_lr)
+    p.add_argument("--meta-batch-size", type=int, default=training.meta_batch_size)
     p.add_argument("--warmup", type=int, default=3, help="samples dropped per phase (default 3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -90,7 +94,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def build(args: argparse.Namespace, tasks: tuple[str, ...], device: torch.device) -> Method:
     widths = tuple(int(w) for w in args.widths.split(","))
-    network = NetworkConfig(image_size=args.image_size, widths=widths, ways=args.ways)  # type: ignore[arg-type]
+    network = NetworkConfig(image_size=args.image_size, widths=widths, decoder_width=args.decoder_width, ways=args.ways)  # type: ignore[arg-type]
     config = MethodConfig(network=network, inner_steps=args.inner_steps, inner_lr=args.inner_lr,
                           outer_lr=args.outer_lr, meta_batch_size=args.meta_batch_size,
                           pretrain_steps=args.pretrain_steps)
@@ -145,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if 0 < args.pretrain_steps < len(steps):  # a method with a multi-task stage: its two kinds of step apart
         clock.samples["meta_train_step"] = steps[args.pretrain_steps:]
         print(f"  {'(stage-1 steps)':16s} {summarise(steps[:args.pretrain_steps], args.warmup)}")
-    for phase in ("meta_train_step", "adapt", "infer", "data"):
+    for phase in PHASES:
         if clock.samples[phase]:
             print(f"  {phase:16s} {summarise(clock.samples[phase], args.warmup)}")
     print(f"\nquery quality per task (mean over held-out domains x {args.episodes} episodes)")

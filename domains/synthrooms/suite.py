@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from domains.suite import SPLIT_PARTS, SUITES, DataError, DomainData, Split, Suite
+from domains.catalog import SUITES
+from domains.suite import SPLIT_PARTS, DataError, DomainData, Split, Suite
 from domains.synthrooms import GENERATOR_VERSION
 from domains.synthrooms.archetypes import CLASS_NAMES, N_CLASSES
 from domains.synthrooms.cache import default_cache_dir
@@ -113,10 +114,14 @@ def default_split(config: SynthRoomsConfig) -> Split:
                  class_names=list(CLASS_NAMES), params=params)
 
 
+@SUITES.register("synthrooms", "procedural Manhattan rooms, all four tasks, no download (default)")
 class SynthRoomsSuite(Suite):
     """Procedural Manhattan rooms with exact labels for all four tasks; see the module docstring."""
 
-    name = "synthrooms"
+    @classmethod
+    def from_options(cls, **options: Any) -> SynthRoomsSuite:
+        """A profile (tiny, smoke, standard/default) with optional overrides: see ``make_synthrooms``."""
+        return make_synthrooms(**options)
 
     def __init__(self, config: SynthRoomsConfig, split: Split | None = None, cache_dir: Path | None = None,
                  workers: int | None = None, progress: bool = True):
@@ -269,7 +274,7 @@ def _parse_bool(name: str, value: Any) -> bool:
 
 def make_synthrooms(profile: str = "standard", cache_dir: str | Path | None = None, split_file: str | Path | None = None,
                     progress: Any = True, root: str | Path | None = None, **options: Any) -> SynthRoomsSuite:
-    """Factory for SUITES: a profile (tiny, smoke, standard/default) with optional overrides.
+    """The synthrooms suite from options: a profile (tiny, smoke, standard/default) with optional overrides.
 
     Overrides: n_envs, images_per_env, images_per_class, image_size, seed, workers,
     class_split / class_envs (three integers, 'a,b,c'), cache_dir (alias root), split_file, progress.
@@ -305,6 +310,3 @@ def make_synthrooms(profile: str = "standard", cache_dir: str | Path | None = No
                         f"{config.n_envs}; pass the same profile/options it was written with")
     return SynthRoomsSuite(config, split=split, cache_dir=Path(cache_dir) if cache_dir else None, workers=workers,
                            progress=_parse_bool("progress", progress))
-
-
-SUITES.add("synthrooms", make_synthrooms, "procedural Manhattan rooms, all four tasks, no download (default)")

@@ -1,11 +1,7 @@
-"""Taskonomy as a benchmark suite (registered as ``taskonomy``); see ``domains.taskonomy.suite``."""
+"""Taskonomy as a benchmark suite (registered as ``taskonomy`` by ``domains.taskonomy.suite``)."""
 
 from __future__ import annotations
 
-from domains.suite import SUITES
-from domains.taskonomy.suite import TaskonomySuite, make_taskonomy
+from domains.taskonomy.suite import TaskonomySuite
 
-if "taskonomy" not in SUITES:
-    SUITES.add("taskonomy", make_taskonomy, "Taskonomy buildings as domains (layouts A/B/C, official splits)")
-
-__all__ = ["TaskonomySuite", "make_taskonomy"]
+__all__ = ["TaskonomySuite"]

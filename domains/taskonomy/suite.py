@@ -28,62 +28,41 @@ leaves out); ``class_seed``.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from domains.catalog import SUITES
 from domains.image_io import image_size_of, read_rgb, resize_scale
-from domains.realdata import (
-    Decoded,
-    RealSuite,
-    Sample,
-    SampleListing,
-    as_bool,
-    as_int,
-    check_split_domains,
-    hash_partition,
-    is_path_option,
-    read_split_csv,
-    read_split_manifest,
-    require_nonempty,
-)
-from domains.suite import SPLIT_PARTS, DataError, DataWarning, DomainData, Split
+from domains.realdata import Decoded, RealSuite, Sample, SampleListing, as_bool, as_int
+from domains.suite import DataError, DataWarning, DomainData, Split
 from domains.taskonomy import formats
 from domains.taskonomy.classes import LABEL_SPACES
 from domains.taskonomy.layout import FILE_RE, TaskonomyTree
 from domains.taskonomy.official_splits import OFFICIAL, OMNIDATA_FORBIDDEN
 from domains.tasks import TASK_NAMES
 
-SPLIT_VERSION = 1
 
-
+@SUITES.register("taskonomy", "Taskonomy buildings as domains (layouts A/B/C, official splits)")
 class TaskonomySuite(RealSuite):
     """Taskonomy (or Omnidata's taskonomy component, or anything exported in its format)."""
 
-    name = "taskonomy"
-    loader_version = 1
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, image_size: int | Sequence[int] = 64,
-                 split: str | os.PathLike[str] | None = "auto", cache_dir: str | os.PathLike[str] | bool | None = None,
-                 skip_unreadable: bool = False, layout: str = "auto", classification: str = "scene",
-                 missing_buildings: str = "error", exclude_omnidata_forbidden: bool = False,
-                 class_seed: int = 0, keep_aspect: bool = True, progress: bool | None = None,
-                 workers: int | None = None, max_per_domain: int | None = None,
-                 depth_max_metres: float | str = "taskonomy"):
-        super().__init__(root, image_size, split, cache_dir, skip_unreadable, keep_aspect, progress, workers,
-                         max_per_domain)
+    default_split = "auto"
+    official_splits = tuple(OFFICIAL)
+    missing_option = "missing_buildings"
+    missing_units = "building(s) not on disk"
+    missing_fix = "download them"
+
+    def configure(self, layout: str = "auto", classification: str = "scene", exclude_omnidata_forbidden: bool = False,
+                  class_seed: int = 0, depth_max_metres: float | str = "taskonomy") -> None:
         self.tree = TaskonomyTree(self.root, layout)
         if classification not in LABEL_SPACES:
             raise DataError(f"taskonomy classification '{classification}' is unknown; use one of "
                             f"{', '.join(LABEL_SPACES)}")
         self.space = LABEL_SPACES[classification]
-        if missing_buildings not in ("error", "drop"):
-            raise DataError(f"taskonomy missing_buildings '{missing_buildings}' is unknown; use 'error' or 'drop'")
-        self.missing_buildings = missing_buildings
         self.exclude_forbidden = as_bool("exclude_omnidata_forbidden", exclude_omnidata_forbidden)
         self.class_seed = as_int("class_seed", class_seed, minimum=0)
         self.depth_scale = formats.depth_full_scale(depth_max_metres)
@@ -206,63 +185,41 @@ class TaskonomySuite(RealSuite):
 
     # ---- split ------------------------------------------------------------------------------------
     def make_split(self) -> Split:
-        option = self.split_option if self.split_option not in (None, "") else "auto"
         if not self.tasks:
             raise self.no_labels(list(self.candidates))
-        available = {t: self.domains(t) for t in self.tasks}
-        if is_path_option(option) and str(option).endswith(".json"):
-            split = read_split_manifest(Path(option), self.name, self.tasks)
-            check_split_domains(split, available, str(option))
-            return split
-        on_disk = sorted(set().union(*available.values())) if available else []
-        params: dict[str, Any] = {"split": str(option), "classification": self.space.kind,
-                                  "class_seed": self.class_seed}
-        if option == "auto":
-            if self.exclude_forbidden:
-                on_disk = [b for b in on_disk if b not in OMNIDATA_FORBIDDEN]
-                params["excluded_omnidata_forbidden"] = True
-            parts = hash_partition(on_disk, salt="taskonomy-auto")
-        else:
-            if option in OFFICIAL:
-                parts = {p: list(v) for p, v in OFFICIAL[str(option)].items()}
-            elif is_path_option(option):
-                parts = read_split_csv(Path(option))
-            else:
-                raise DataError(f"taskonomy split '{option}' is unknown; use auto, {', '.join(OFFICIAL)}, "
-                                f"a .csv in the official format or a .json split manifest")
-            parts = self._apply_building_filters(parts, on_disk, str(option), params)
-        require_nonempty(parts, self.name, str(option))
-        domains = {t: {p: [b for b in parts[p] if b in set(available[t])] for p in SPLIT_PARTS} for t in self.tasks}
-        for task in self.tasks:
-            lacking = sorted(set().union(*parts.values()) - set(available[task]))
-            if lacking:
-                folder = self.candidates[task][0]
-                named = " or ".join(f"'{f}'" for f in self.candidates[task])
-                raise DataError(f"{self.tree.folder(lacking[0], folder)}: modality folder {named} is missing "
-                                f"for {len(lacking)} building(s) of the split ({', '.join(lacking[:5])}); extract "
-                                f"them or remove the buildings from the split")
-        classes, names = None, None
-        if "classification" in self.tasks:
-            classes = self._class_parts()
-            names = list(self.space.names)
-        return Split(self.name, SPLIT_VERSION, domains, classes, names, params)
+        return super().make_split()
 
-    def _apply_building_filters(self, parts: dict[str, list[str]], on_disk: list[str], origin: str,
-                                params: dict[str, Any]) -> dict[str, list[str]]:
+    def present_units(self) -> list[str]:
+        return sorted(set().union(*(self.domains(t) for t in self.tasks)))
+
+    def split_units(self) -> list[str]:
+        return [b for b in self.present_units() if not (self.exclude_forbidden and b in OMNIDATA_FORBIDDEN)]
+
+    def official_parts(self, name: str) -> dict[str, list[str]]:
+        return {p: list(v) for p, v in OFFICIAL[name].items()}
+
+    def filter_units(self, parts: dict[str, list[str]], params: dict[str, Any]) -> dict[str, list[str]]:
+        if not self.exclude_forbidden:
+            return parts
+        return {p: [b for b in names if b not in OMNIDATA_FORBIDDEN] for p, names in parts.items()}
+
+    def split_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"classification": self.space.kind, "class_seed": self.class_seed}
         if self.exclude_forbidden:
-            parts = {p: [b for b in names if b not in OMNIDATA_FORBIDDEN] for p, names in parts.items()}
             params["excluded_omnidata_forbidden"] = True
-        have = set(on_disk)
-        missing = sorted(b for names in parts.values() for b in names if b not in have)
-        if missing and self.missing_buildings == "error":
-            raise DataError(f"{self.root}: split '{origin}' names {len(missing)} building(s) not on disk "
-                            f"({', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}); download them, or set "
-                            f"missing_buildings = \"drop\" to run on the buildings present")
-        if missing:
-            warnings.warn(f"taskonomy split '{origin}': dropping {len(missing)} building(s) not on disk: "
-                          f"{', '.join(missing)}", DataWarning, stacklevel=3)
-            params["dropped_buildings"] = missing
-        return {p: [b for b in names if b in have] for p, names in parts.items()}
+        return params
+
+    def unlabelled(self, task: str, lacking: list[str]) -> DataError:
+        folder = self.candidates[task][0]
+        named = " or ".join(f"'{f}'" for f in self.candidates[task])
+        return DataError(f"{self.tree.folder(lacking[0], folder)}: modality folder {named} is missing "
+                         f"for {len(lacking)} building(s) of the split ({', '.join(lacking[:5])}); extract "
+                         f"them or remove the buildings from the split")
+
+    def class_split(self) -> tuple[dict[str, list[int]] | None, list[str] | None]:
+        if "classification" not in self.tasks:
+            return None, None
+        return self._class_parts(), list(self.space.names)
 
     def _class_parts(self) -> dict[str, list[int]]:
         ids = np.random.default_rng(self.class_seed).permutation(len(self.space.indices))
@@ -270,8 +227,3 @@ class TaskonomySuite(RealSuite):
         n_train, n_val = round(0.6 * n), round(0.2 * n)
         cut = {"meta_train": ids[:n_train], "meta_val": ids[n_train:n_train + n_val], "meta_test": ids[n_train + n_val:]}
         return {p: sorted(int(i) for i in v) for p, v in cut.items()}
-
-
-def make_taskonomy(**options: Any) -> TaskonomySuite:
-    """Taskonomy buildings in layout A, B or C (rgb, depth_zbuffer, normal, point_info, class_* soft labels)."""
-    return TaskonomySuite(**options)

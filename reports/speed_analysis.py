@@ -15,33 +15,41 @@ never gated.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from reports import bootstrap
+from reports.records import fmt, fmt_p, stat
 
 UNSTABLE_IQR = 0.10  # torch.utils.benchmark's threshold on IQR / median
 
 
+def _shown_ratio(r: SpeedRatio) -> str:
+    return f"{fmt(r.ratio, 3)}x [{fmt(r.ci[0], 3)}, {fmt(r.ci[1], 3)}]"
+
+
 @dataclass
 class SpeedRatio:
-    method: str
-    baseline: str
-    phase: str
-    ratio: float  # geometric mean of baseline / method times
-    ci: tuple[float, float]
-    lower: float  # one-sided (1 - alpha) lower bound
-    n_pairs: int
-    n_blocks: int
-    paired: bool
-    spread: float  # IQR / median of the pair ratios
-    boot_log: np.ndarray  # bootstrap distribution of log ratio (for claim tests)
-    p_claim: float = math.nan  # one-sided: H0 ratio <= claim
-    p_adjusted: float = math.nan
-    claim: float | None = None
-    verdict: str = ""
+    """One paired speed ratio; every output (summary.json, CSV, displayed table) is declared on its field."""
+
+    method: str = stat("method")
+    baseline: str = stat("baseline", "comparison", show=lambda r: f"{r.method} vs {r.baseline}")
+    phase: str = stat("phase", "phase")
+    ratio: float = stat("ratio", "speed ratio [95% CI]", show=_shown_ratio)  # geometric mean of baseline / method
+    ci: tuple[float, float] = stat("ci")
+    lower: float = stat("lower_one_sided")  # one-sided (1 - alpha) lower bound
+    n_pairs: int = stat("n_pairs", "pairs (blocks)",
+                        show=lambda r: f"{r.n_pairs} ({r.n_blocks})" + ("" if r.paired else " unpaired"))
+    n_blocks: int = stat("n_blocks")
+    paired: bool = stat("paired")
+    spread: float = stat("iqr_over_median")  # IQR / median of the pair ratios
+    boot_log: np.ndarray = field()  # bootstrap distribution of log ratio (for claim tests)
+    p_claim: float = stat("p_claim", default=math.nan)  # one-sided: H0 ratio <= claim
+    p_adjusted: float = stat("p_holm", "p (claim, Holm)", show=lambda r: fmt_p(r.p_adjusted), default=math.nan)
+    claim: float | None = stat("claim", default=None)
+    verdict: str = stat("verdict", "verdict", default="")
 
     @property
     def unstable(self) -> bool:

@@ -1,8 +1,8 @@
 """Cells: one (method, seed) meta-trained once, then scored on every held-out (task, domain) episode.
 
-The driver (``bench.run``) plans and stores; this module is what a worker runs.
+The orchestrator (``bench/orchestrator.py``) plans and stores; this module is what a worker runs.
 Everything a worker needs travels in a ``Plan`` (plain data, picklable), so a
-cell gives the same result in the driver, in a pool worker or on a Ray node:
+cell gives the same result in the orchestrator, in a pool worker or on a Ray node:
 the suite and sampler are rebuilt from the spec, the method's initial weights
 come from ``derive_seed("init", split hash, seed index)`` -- never the method
 name, so methods with matching architectures start from matching weights --
@@ -15,7 +15,6 @@ import dataclasses
 import math
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,21 +22,16 @@ import numpy as np
 import torch
 
 from bench.clock import RecordingClock
+from bench.costs import measure_costs
 from bench.curves import CurveRow, checkpoints, curve_episodes, score_episodes
 from bench.errors import SpecError, UserError
+from bench.progress import Emit, no_emit
 from bench.spec import Spec, parse_spec
 from bench.store import CellResult
 from domains.episodes import EpisodeSampler, EpisodeShape, derive_seed
 from domains.suite import DataError, Suite
 from methods.base import Budget, DivergenceError, Method, MethodConfig
 from methods.network import NetworkConfig
-
-# (method, seed, stage, done, total): what a worker reports to the driver's progress bars.
-Emit = Callable[[tuple[str, int, str, int, int]], None]
-
-
-def _no_emit(event: tuple[str, int, str, int, int]) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -57,7 +51,7 @@ class Plan:
         return parse_spec(self.spec)
 
 
-# ---- construction shared by driver and workers ---------------------------------------------------
+# ---- construction shared by orchestrator and workers ---------------------------------------------------
 def build_suite(spec: Spec) -> Suite:
     """The spec's suite with its options; a bad option is a spec error naming it."""
     from domains.catalog import SUITES
@@ -154,7 +148,7 @@ def one_line(err: BaseException) -> str:
     return text if isinstance(err, DivergenceError) else f"{type(err).__name__}: {text}"
 
 
-def run_cell(plan: Plan, method_name: str, seed: int, emit: Emit = _no_emit) -> CellResult:
+def run_cell(plan: Plan, method_name: str, seed: int, emit: Emit = no_emit) -> CellResult:
     """Meta-train, then adapt and predict on every held-out episode; any exception fails the cell only."""
     start = time.perf_counter()
     try:
@@ -221,8 +215,6 @@ def _run_cell(plan: Plan, method_name: str, seed: int, emit: Emit) -> CellResult
 
     costs: list[tuple[str, int | None, int | None]] = []
     if seed == plan.cost_seed and not method.control:  # controls have no meta-train step to count
-        from bench.speed import measure_costs
-
         emit((method_name, seed, "FLOPs and memory", 0, 3))
         fresh = build_method(spec, method_name, plan.image_size, plan.split_hash, seed, device, pretrain_steps=0)
         costs = measure_costs(fresh, sampler, spec, plan.test_domains, seed, device)

@@ -1,4 +1,4 @@
-"""The driver of ``mtml-bench run``: check everything, plan the cells, run them, store each one.
+"""The orchestrator of ``mtml-bench run``: check everything, plan the cells, run them, store each one.
 
 Order matters for the promises the CLI makes. Every check that can fail on
 user input (spec, method and suite names, tasks the suite lacks, device,
@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from bench import runner, sizes
+from bench import cell, sizes
 from bench.errors import UserError
 from bench.executors import Executor, WorkerSetup, available_cores, make_executor
 from bench.manifest import build_manifest
@@ -40,7 +40,7 @@ class Prepared:
     """A checked spec with everything the workers need."""
 
     spec: Spec
-    plan: runner.Plan
+    plan: cell.Plan
     device: torch.device
     parameter_counts: dict[str, int]
     split: dict[str, Any]
@@ -104,12 +104,12 @@ def prepare(spec: Spec, run_dir: Path, expect_split: str | None = None) -> Prepa
         device = resolve_device(spec.runtime.device)
     except DeviceError as err:
         raise UserError(str(err)) from None
-    suite = runner.build_suite(spec)
+    suite = cell.build_suite(spec)
     try:
         suite.require_tasks(spec.tasks)
     except DataError as err:
         raise UserError(str(err)) from None
-    sampler = runner.build_sampler(spec, suite)
+    sampler = cell.build_sampler(spec, suite)
     if expect_split is not None and sampler.split_hash != expect_split:
         raise UserError(f"the suite's split hash is now {sampler.split_hash[:12]}..., the run was started on "
                         f"{expect_split[:12]}...; the data changed. Start a new run instead of resuming.")
@@ -119,9 +119,9 @@ def prepare(spec: Spec, run_dir: Path, expect_split: str | None = None) -> Prepa
             if not sampler.domains(task, stream):
                 raise UserError(f"suite '{spec.suite.name}' has no meta-{stream} domains for task '{task}' in its "
                                 "split. Use another split or remove the task.")
-        test_domains[task] = runner.choose_test_domains(sampler, task, spec.episodes.max_test_domains)
+        test_domains[task] = cell.choose_test_domains(sampler, task, spec.episodes.max_test_domains)
     try:
-        image_size = runner.image_size_of(sampler, spec.tasks[0])
+        image_size = cell.image_size_of(sampler, spec.tasks[0])
     except DataError as err:
         raise UserError(str(err)) from None
     workers, threads = sizing(spec, device, len(spec.methods) * len(spec.seeds))
@@ -138,9 +138,9 @@ def prepare(spec: Spec, run_dir: Path, expect_split: str | None = None) -> Prepa
     roles: dict[str, dict[str, Any]] = {}  # what reports need: control or not, and the tasks it is scored on
     for name in spec.method_names:
         try:
-            method = runner.build_method(spec, name, image_size, sampler.split_hash, spec.seeds[0], torch.device("cpu"))
+            method = cell.build_method(spec, name, image_size, sampler.split_hash, spec.seeds[0], torch.device("cpu"))
         except (TypeError, ValueError, KeyError) as err:
-            raise UserError(f"method '{name}' cannot be built from the spec: {runner.one_line(err)}. "
+            raise UserError(f"method '{name}' cannot be built from the spec: {cell.one_line(err)}. "
                             f"Fix [methods.{name}] or [training].") from None
         except ImportError as err:  # an optional dependency (learn2learn); the message names the install command
             raise UserError(str(err)) from None
@@ -150,7 +150,7 @@ def prepare(spec: Spec, run_dir: Path, expect_split: str | None = None) -> Prepa
     per_image = sizes.seconds_per_image(spec, image_size, device, threads)
     estimated = sizes.estimate_seconds(spec, test_domains, per_image, workers)
     warmup = spec.speed.warmup if spec.speed is not None else 3
-    plan = runner.Plan(spec=spec.to_dict(), image_size=image_size, split_hash=sampler.split_hash,
+    plan = cell.Plan(spec=spec.to_dict(), image_size=image_size, split_hash=sampler.split_hash,
                        test_domains=test_domains, device=str(device), threads=threads, warmup=warmup,
                        cost_seed=spec.seeds[0])
     return Prepared(spec, plan, device, counts, sampler.split.to_json_dict(), workers, threads, estimated, roles)

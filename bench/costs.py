@@ -1,12 +1,9 @@
-"""The interleaved speed section and the noise-free cost proxies (``docs/timing.md``).
+"""Noise-free cost proxies of one step of each phase: FLOPs and peak memory (``docs/timing.md``).
 
-Speed ratios are only fair when both methods run in the same process on the
-same episodes, alternating, so that machine drift hits both equally. A block
-(one fresh process) builds every speed method once, then for each pair ``p``
-runs one meta-train step, one adaptation and one inference per method on the
-*identical* meta-batch and test episode of pair ``p``, reversing the method
-order every pair (AB, BA, ...) so that neither always goes first. The first
-``warmup`` pairs are flagged as warm-up. The report forms ratios pair by pair.
+Both the cell (which counts costs once per method, at the plan's cost seed) and
+the interleaved speed section (which times the same single steps) drive a method
+through exactly one meta-train step, one adaptation and one inference; those
+single steps live here, beside the counters, so neither caller imports the other.
 
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (exact and
 machine-independent; double-backward ops of second-order MAML are dispatched,
@@ -26,20 +23,13 @@ measure for reports (and the only meaningful one on a GPU).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.clock import RecordingClock
-from bench.runner import Emit, Plan, _no_emit, build_method, context, one_line
 from bench.spec import Spec
-from bench.store import SpeedBlockResult
-from bench.yardstick import CPU_SUFFIX, Yardstick
-from bench.yardstick import NAME as YARDSTICK
-from bench.yardstick import PHASE as YARDSTICK_PHASE
 from domains.episodes import Episode, EpisodeSampler
 from methods.base import Budget, Method
 from methods.device import reset_peak_memory, synchronize
@@ -195,56 +185,3 @@ def measure_costs(method: Method, sampler: EpisodeSampler, spec: Spec, test_doma
     meta_train_step(method, sampler, 0, seed, counter)
     out.append(("meta_train_step", counter.flops, counter.peak))
     return out
-
-
-# ---- one block of the interleaved section ----------------------------------------------------
-def run_speed_block(plan: Plan, block: int, emit: Emit = _no_emit) -> SpeedBlockResult:
-    """One block in this (fresh) process: every speed method alternates on identical episodes."""
-    spec, sampler = context(plan)
-    assert spec.speed is not None
-    torch.set_num_threads(spec.speed.threads)
-    device = torch.device(plan.device)
-    seed = spec.seeds[0]
-    total = spec.speed.warmup + spec.speed.pairs
-    rows: list[tuple[str, int, str, int, int, float, bool]] = []
-    try:
-        methods = {name: build_method(spec, name, plan.image_size, plan.split_hash, seed, device, pretrain_steps=0)
-                   for name in spec.speed.methods}
-        yardstick = Yardstick(device)
-        for pair in range(total):
-            order = list(spec.speed.methods) if pair % 2 == 0 else list(reversed(spec.speed.methods))
-            # distinct episodes per block and pair, the same for every method
-            step = block * total + pair
-            episode = test_episode(spec, sampler, plan.test_domains, seed, step, device)
-            # the speed gates' clock, timed before and after the methods of the pair (their mean is stored)
-            before = yardstick.seconds()
-            for name in order:
-                for phase, seconds in _time_pair(methods[name], sampler, episode, step, seed, device):
-                    rows.append((name, seed, phase, pair, pair, seconds, pair < spec.speed.warmup))
-            after = yardstick.seconds()
-            for phase, seconds in ((YARDSTICK_PHASE, (before[0] + after[0]) / 2),
-                                   (YARDSTICK_PHASE + CPU_SUFFIX, (before[1] + after[1]) / 2)):
-                rows.append((YARDSTICK, seed, phase, pair, pair, seconds, pair < spec.speed.warmup))
-            emit(("speed", block, f"block {block + 1}/{spec.speed.blocks}", pair + 1, total))
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except Exception as err:  # noqa: BLE001 - a diverging method fails the block, not the run
-        return SpeedBlockResult(block, "failed", reason=one_line(err))
-    return SpeedBlockResult(block, "done", timings=rows)
-
-
-def _time_pair(method: Method, sampler: EpisodeSampler, episode: Episode, step: int, seed: int,
-               device: torch.device) -> list[tuple[str, float]]:
-    clock = RecordingClock(device, warmup=0)
-    meta_train_step(method, sampler, step, seed, clock)
-    learner = _timed(clock, "adapt", lambda: method.adapt(episode))
-    with torch.inference_mode():
-        _timed(clock, "infer", lambda: learner.predict(episode.query.images))
-    phases = ("meta_train_step", "adapt", "infer")
-    return ([(phase, clock.samples[phase][-1]) for phase in phases]
-            + [(phase + CPU_SUFFIX, clock.cpu_samples[phase][-1]) for phase in phases])
-
-
-def _timed(clock: RecordingClock, phase: str, fn: Callable[[], Any]) -> Any:
-    with clock.phase(phase):
-        return fn()
