@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import typing
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,11 +69,8 @@ def _assign(data: dict[str, Any], path: Sequence[str], value: Any, item: str) ->
 
 
 def suite_option_names(suite: str) -> tuple[str, ...] | None:
-    """Keyword options a registered suite accepts (None: it passes any keyword on, or the suite is unknown).
-
-    A factory ``make_x(**options)`` that only forwards to its suite class is looked through to the
-    class's ``__init__`` (found from the factory's return annotation).
-    """
+    """Keyword options a registered suite's factory names (None: it takes ``**options``, which the suite
+    itself then checks when it is built, or the suite is unknown)."""
     from domains.catalog import SUITES
     from domains.registry import UnknownNameError
 
@@ -83,14 +79,6 @@ def suite_option_names(suite: str) -> tuple[str, ...] | None:
     except UnknownNameError:
         return None
     params = list(inspect.signature(factory).parameters.values())
-    if all(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        try:
-            target = typing.get_type_hints(factory).get("return")
-        except (NameError, TypeError):
-            target = None
-        if not isinstance(target, type):
-            return None
-        params = list(inspect.signature(target.__init__).parameters.values())[1:]  # without self
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
     return tuple(p.name for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY,
