@@ -36,6 +36,11 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "check": ("domains.cli_check", "scan a real dataset folder: counts, dtypes, value ranges, unreadable files"),
     "tune": ("bench.cli_tune", "choose hyper-parameters on meta-val domains, same budget for every method"),
     "plan": ("reports.cli_plan", "which seeds x domains x episodes detect a target effect (power of the design)"),
+    "specs": ("bench.cli_specs", "list the shipped specs, or print one (a starting point for your own)"),
+    "download": ("domains.cli_download", "fetch a real suite's public release into the layout its loader reads"),
+    "export": ("reports.cli_export", "export a run's training curves and final metrics to TensorBoard"),
+    "install-learn2learn": ("bench.cli_learn2learn", "build learn2learn 0.2.0 (the MAML-family baselines) and "
+                            "install it into this environment"),
 }
 
 
@@ -52,6 +57,7 @@ def _delegate(name: str) -> ModuleType | None:
 def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtml-bench", description="A benchmark harness for multi-task "
                                      "meta-learning: AFR against the MAML family on identical domain splits.")
+    parser.add_argument("--version", action="version", version=f"mtml-bench {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -62,10 +68,14 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
                          description="Run every (method, seed) cell of a spec and store raw results in "
                                      "OUT/results.sqlite.")
     run.add_argument("spec", nargs="?", metavar="SPEC",
-                     help="a shipped spec (smoke, standard, paper) or a TOML file; optional with --resume")
+                     help="a shipped spec (see 'mtml-bench specs') or a TOML file; optional with --resume")
     run.add_argument("--out", type=Path, help="run folder (default: runs/<UTC timestamp>-<spec name>/)")
     run.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR (its spec is in its store)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing store in --out")
+    run.add_argument("--set", dest="assignments", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                     help="override any spec field, validated like the file, e.g. --set training.budget_steps=50 "
+                          "or --set network.widths=[8,16,16,32] (repeatable)")
+    run.add_argument("--root", metavar="DIR", help="data folder of a real suite (sets suite.root)")
     run.add_argument("--methods", help="comma-separated methods to run instead of the spec's")
     run.add_argument("--seeds", help="seed count N (indices 0..N-1) or a comma list of seed indices")
     run.add_argument("--device", help="cpu, cuda, cuda:N or auto")
@@ -85,6 +95,16 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
             else:  # accept anything, so that the 'not available' message is what the user sees
                 p.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
+
+
+def package_version() -> str:
+    """The installed distribution's version (what pip reports), or 'unknown' when run from a bare checkout."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("mtml-bench")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed; run 'pip install .' in the repository)"
 
 
 def _chosen(argv: Sequence[str]) -> str | None:
@@ -120,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench import orchestrator
+    from bench.overrides import apply_overrides
     from bench.spec import load_spec, parse_seeds
 
     for flag in ("workers", "threads"):
@@ -132,17 +153,19 @@ def cmd_run(args: argparse.Namespace) -> int:
                "workers": args.workers, "threads": args.threads}
     progress = not args.no_progress
     if args.resume is not None:
-        if methods is not None or seeds is not None:
-            raise UserError("--methods and --seeds cannot change a resumed run (its spec is in its store). "
-                            "Drop them, or start a new run with --out.")
+        if methods is not None or seeds is not None or args.assignments or args.root is not None:
+            raise UserError("--methods, --seeds, --set and --root cannot change a resumed run (its spec is in its "
+                            "store). Drop them, or start a new run with --out.")
         if args.out is not None and args.out.resolve() != args.resume.resolve():
             raise UserError("--out and --resume name different folders; a resumed run stays in its folder. Drop --out.")
         given = load_spec(args.spec).with_overrides() if args.spec else None
         outcome = orchestrator.resume(args.resume, given, runtime, progress)
     else:
         if not args.spec:
-            raise UserError("run needs a SPEC (smoke, standard, paper or a TOML file), or --resume DIR")
-        spec = load_spec(args.spec).with_overrides(methods=methods, seeds=seeds, **runtime)
+            raise UserError("run needs a SPEC (a shipped one, see 'mtml-bench specs', or a TOML file), "
+                            "or --resume DIR")
+        spec = apply_overrides(load_spec(args.spec), args.assignments, args.root)
+        spec = spec.with_overrides(methods=methods, seeds=seeds, **runtime)
         outcome = orchestrator.start(spec, args.out, args.overwrite, progress)
     _closing(outcome)
     code = all_failed(outcome)

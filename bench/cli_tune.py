@@ -20,7 +20,10 @@ from bench.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", help="a shipped spec (smoke, standard, paper) or a TOML file with a [tuning] table")
+    parser.add_argument("spec", help="a shipped spec (see 'mtml-bench specs') or a TOML file with a [tuning] table")
+    parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a spec field, as in 'mtml-bench run' (repeatable)")
+    parser.add_argument("--root", metavar="DIR", help="data folder of a real suite (sets suite.root)")
     parser.add_argument("--method", action="append", metavar="NAME",
                         help="a method of the spec to tune (repeat for several; default: every method in the spec)")
     parser.add_argument("--trials", type=int, metavar="N",
@@ -52,12 +55,13 @@ def _tune(args: argparse.Namespace) -> list[str]:
     import torch
 
     from bench.cell import build_sampler, build_suite, image_size_of, init_seed, method_config
+    from bench.overrides import apply_overrides
     from bench.spec import check_names, load_spec
     from bench.tuning import Scorer, SearchSpace, tune
     from methods.device import DeviceError, resolve_device
     from methods.registry import METHODS
 
-    spec = load_spec(args.spec)
+    spec = apply_overrides(load_spec(args.spec), args.assignments, args.root)
     check_names(spec)
     if spec.tuning is None:
         raise UserError(f"spec '{spec.name}' ({spec.source}) has no [tuning] table. Add one, e.g. "

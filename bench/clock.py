@@ -1,6 +1,6 @@
 """The runner's ``PhaseClock``: wall-clock samples per phase, every one kept.
 
-Timing protocol (``reference/statistics.md`` §4): ``time.perf_counter`` (wall
+Timing protocol (``docs/timing.md``): ``time.perf_counter`` (wall
 clock; CPU time misreports multi-threaded kernels), the device synchronised
 before the timer starts and before it is read (queued CUDA kernels would
 otherwise be billed to the next phase), and the first ``warmup`` samples of

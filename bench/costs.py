@@ -1,4 +1,4 @@
-"""Noise-free cost proxies of one step of each phase: FLOPs and peak memory (``reference/statistics.md`` §4).
+"""Noise-free cost proxies of one step of each phase: FLOPs and peak memory (``docs/timing.md``).
 
 Both the cell (which counts costs once per method, at the plan's cost seed) and
 the interleaved speed section (which times the same single steps) drive a method
@@ -11,13 +11,6 @@ so they are counted). Peak memory: CUDA ``max_memory_allocated`` after a
 reset; on CPU the process's peak resident set (``VmHWM``), reset through
 ``/proc/self/clear_refs`` before the phase and reported above the resident
 set at the phase start, i.e. the phase's own working memory.
-
-Each pair also times the fixed yardstick workload (``bench.yardstick``), the
-regression gate's per-method clock, and every phase is stored twice: wall clock
-(``adapt``) and the process's CPU seconds (``adapt:cpu``). The section runs on
-one thread, where CPU time is the work itself and does not count the time other
-processes on a shared machine take from it; wall clock stays the primary
-measure for reports (and the only meaningful one on a GPU).
 """
 
 from __future__ import annotations

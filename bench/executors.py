@@ -1,5 +1,5 @@
 """Where cells run: ``inline`` (this process, for debugging), ``process`` (a local pool, the default)
-or ``ray`` (Ray, the existing engine for more than one machine).
+or ``ray`` (Ray, the existing engine for more than one machine: ``--executor ray --address HOST:PORT``).
 
 Whatever the executor, workers only compute and return results; the orchestrator is
 the only process that writes the store. Each worker fixes its torch threads to
@@ -191,9 +191,11 @@ class ProcessExecutor(Executor):
             os.environ[name] = str(setup.threads)
         os.environ.setdefault("PYTHONHASHSEED", "0")  # the same string hashing in every worker
 
-    def _new_pool(self, size: int, fresh: bool) -> ProcessPoolExecutor:
+    def _new_pool(self, size: int) -> ProcessPoolExecutor:
+        # A fresh pool is created for one job and shut down after it, so its one worker never serves a
+        # second job (``max_tasks_per_child`` would say the same, but exists only from Python 3.11 on).
         pool = ProcessPoolExecutor(size, mp_context=self.ctx, initializer=init_worker,
-                                   initargs=(self.setup, self.events), max_tasks_per_child=1 if fresh else None)
+                                   initargs=(self.setup, self.events))
         self.pools.append(pool)
         return pool
 
@@ -215,12 +217,12 @@ class ProcessExecutor(Executor):
     def imap(self, jobs: Sequence[Job]) -> Iterator[Any]:
         if not jobs:
             return
-        pool = self._new_pool(min(self.workers, len(jobs)), fresh=False)
+        pool = self._new_pool(min(self.workers, len(jobs)))
         yield from self._collect({pool.submit(_pool_call, job) for job in jobs})
 
     def imap_fresh(self, jobs: Sequence[Job]) -> Iterator[Any]:
         for job in jobs:
-            pool = self._new_pool(1, fresh=True)
+            pool = self._new_pool(1)  # a fresh process for this job alone
             yield from self._collect({pool.submit(_pool_call, job)})
             pool.shutdown(wait=True)
 
@@ -249,12 +251,21 @@ def _result(future: Future[Any]) -> Any:
 
 
 class RayExecutor(Executor):
-    """Cells as Ray tasks (``num_cpus`` = threads each); starts a local Ray unless one is running or an
-    ``address`` is given."""
+    """Cells as Ray tasks; starts a local Ray unless one is running or an ``address`` is given.
+
+    Each cell asks for ``threads`` CPUs and, on a CUDA device, one GPU, so Ray places it on a node
+    that has them (Ray sets ``CUDA_VISIBLE_DEVICES`` to the GPU it grants, so ``cuda`` in the worker is
+    that GPU). The cluster is checked up front: if no node could ever run a cell, the run stops
+    before anything is computed, with the nodes' resources in the message. The speed section's
+    blocks are tasks of a separate remote function declared with ``max_calls=1``, so Ray retires
+    the worker process after each block and every block starts in a fresh process (Ray accepts
+    ``max_calls`` only where a remote function is declared, not in ``.options()``).
+    """
 
     name = "ray"
 
-    def __init__(self, setup: WorkerSetup, workers: int, on_event: OnEvent, address: str | None = None):
+    def __init__(self, setup: WorkerSetup, workers: int, on_event: OnEvent, address: str | None = None,
+                 device: str = "cpu"):
         super().__init__(setup, workers, on_event)
         try:
             import ray
@@ -264,6 +275,7 @@ class RayExecutor(Executor):
                             "(or use --executor process)") from None
         self.ray = ray
         self.started = False
+        self.gpus = 1 if device.startswith("cuda") else 0
         if not ray.is_initialized():
             env = {"PYTHONPATH": os.pathsep.join(setup.sys_path), "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0"),
                    **{k: str(setup.threads) for k in THREAD_ENV}}
@@ -277,8 +289,15 @@ class RayExecutor(Executor):
                 raise UserError(f"cannot start or reach Ray at {address or 'a local instance'}: "
                                 f"{' '.join(str(err).split())[:200]}. Check --address.") from None
             self.started = True
+        self.address = address or "a local instance"
+        try:
+            check_cluster(ray.nodes(), setup.threads, self.gpus, self.address)
+        except UserError:
+            self.close()
+            raise
         self.events = Queue()
-        self.remote = ray.remote(num_cpus=setup.threads)(_ray_call)
+        self.remote = ray.remote(num_cpus=setup.threads, num_gpus=self.gpus)(_ray_call)
+        self.fresh = ray.remote(num_cpus=setup.threads, num_gpus=self.gpus, max_calls=1)(_ray_fresh_call)
         self.refs: list[Any] = []
 
     def _drain(self) -> None:
@@ -300,33 +319,59 @@ class RayExecutor(Executor):
         yield from self._collect([self.remote.remote(self.setup, self.events, job) for job in jobs])
 
     def imap_fresh(self, jobs: Sequence[Job]) -> Iterator[Any]:
-        fresh = self.remote.options(max_calls=1)
         for job in jobs:
-            yield from self._collect([fresh.remote(self.setup, self.events, job)])
+            yield from self._collect([self.fresh.remote(self.setup, self.events, job)])
 
     def close(self) -> None:
-        for ref in self.refs:
+        for ref in getattr(self, "refs", []):
             with contextlib.suppress(Exception):
                 self.ray.cancel(ref, force=True)
         self.refs = []
-        with contextlib.suppress(Exception):
-            self.ray.kill(self.events.actor)
+        if hasattr(self, "events"):
+            with contextlib.suppress(Exception):
+                self.ray.kill(self.events.actor)
         if self.started:
             self.ray.shutdown()
+            self.started = False
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
         with contextlib.suppress(Exception):
-            info["cluster_cpus"] = self.ray.cluster_resources().get("CPU")
+            resources = self.ray.cluster_resources()
+            info["cluster_cpus"] = resources.get("CPU")
+            info["cluster_gpus"] = resources.get("GPU", 0.0)
+            info["cluster_nodes"] = sum(1 for n in self.ray.nodes() if n.get("Alive"))
+            info["gpus_per_cell"] = self.gpus
         return info
 
 
+def _ray_fresh_call(setup: WorkerSetup, events: Any, job: Job) -> Any:
+    """The speed blocks' entry point (declared with ``max_calls=1``: one call per worker process)."""
+    return _ray_call(setup, events, job)
+
+
+def check_cluster(nodes: Sequence[dict[str, Any]], cpus: int, gpus: int, address: str) -> None:
+    """Stop before any work when no live node of the Ray cluster has the CPUs and GPUs one cell asks for."""
+    alive = [n for n in nodes if n.get("Alive")]
+    fits = [n for n in alive if n.get("Resources", {}).get("CPU", 0) >= cpus
+            and n.get("Resources", {}).get("GPU", 0) >= gpus]
+    if fits:
+        return
+    shown = "; ".join(f"{n.get('NodeManagerAddress', '?')}: {n.get('Resources', {}).get('CPU', 0):g} CPU, "
+                      f"{n.get('Resources', {}).get('GPU', 0):g} GPU" for n in alive[:4]) or "no live node"
+    need = f"{cpus} CPU" + (f" and {gpus} GPU (device cuda)" if gpus else "")
+    fix = ("start nodes with GPUs (ray start --num-gpus N) or run with --device cpu" if gpus
+           else "lower --threads or add CPUs to a node (ray start --num-cpus N)")
+    raise UserError(f"no node of the Ray cluster at {address} can run a cell: each needs {need}; "
+                    f"nodes: {shown}. Fix: {fix}.")
+
+
 def make_executor(kind: str, setup: WorkerSetup, workers: int, on_event: OnEvent,
-                  address: str | None = None) -> Executor:
+                  address: str | None = None, device: str = "cpu") -> Executor:
     if kind == "inline":
         return InlineExecutor(setup, workers, on_event)
     if kind == "process":
         return ProcessExecutor(setup, workers, on_event)
     if kind == "ray":
-        return RayExecutor(setup, workers, on_event, address)
+        return RayExecutor(setup, workers, on_event, address, device)
     raise UserError(f"unknown executor '{kind}'; use inline, process or ray")

@@ -16,7 +16,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ class Outcome:
 
 
 def default_run_dir(spec: Spec) -> Path:
-    return Path("runs") / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{spec.name}"
+    return Path("runs") / f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{spec.name}"
 
 
 def sizing(spec: Spec, device: torch.device, cells: int) -> tuple[int, int]:
@@ -142,6 +142,8 @@ def prepare(spec: Spec, run_dir: Path, expect_split: str | None = None) -> Prepa
         except (TypeError, ValueError, KeyError) as err:
             raise UserError(f"method '{name}' cannot be built from the spec: {cell.one_line(err)}. "
                             f"Fix [methods.{name}] or [training].") from None
+        except ImportError as err:  # an optional dependency (learn2learn); the message names the install command
+            raise UserError(str(err)) from None
         counts[name] = method.parameter_count()
         roles[name] = {"control": method.control,
                        "tasks": None if method.scored_tasks is None else [t for t in spec.tasks if method.scores(t)]}
@@ -247,7 +249,12 @@ def execute(prepared: Prepared, store: Store, run_dir: Path, progress_on: bool) 
     interrupted = False
     cells_wall = 0.0
     try:
-        executor = make_executor(spec.runtime.executor, setup, prepared.workers, bar.event, spec.runtime.address)
+        try:
+            executor = make_executor(spec.runtime.executor, setup, prepared.workers, bar.event, spec.runtime.address,
+                                     plan.device)
+        except UserError as err:
+            raise UserError(f"{err} Nothing ran; continue with: mtml-bench run --resume {run_dir}",
+                            exit_code=err.exit_code) from None
         store.set_manifest(runtime=manifest_runtime(store, executor))
         for result in executor.imap([("cell", plan, (m, s)) for m, s in todo]):
             assert isinstance(result, CellResult)
@@ -294,7 +301,7 @@ def manifest_runtime(store: Store, executor: Executor) -> dict[str, Any]:
 def _finished_note(store: Store, o: Outcome) -> dict[str, Any]:
     """Figures of the last (possibly resumed) session: wall times and time outside method phases."""
     previous = store.manifest().get("finished") or {}
-    return {"at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "sessions": int(previous.get("sessions", 0)) + 1,
+    return {"at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "sessions": int(previous.get("sessions", 0)) + 1,
             "cells_run": o.ran, "wall_seconds": o.wall_seconds, "cells_wall_seconds": o.cells_wall_seconds,
             "method_seconds": o.method_seconds, "cell_seconds": o.worker_seconds, "workers": o.workers,
             "cell_overhead": o.cell_overhead, "total_overhead": o.total_overhead}

@@ -39,7 +39,7 @@ from domains.episodes import EpisodeSampler
 from domains.metrics import metrics_for
 
 GIB = 1024**3
-BYTES_PER_ROW = 96  # one stored metric or timing row in SQLite, with its share of the indexes (measured ~70-90)
+BYTES_PER_ROW = 96  # assumed per stored row (a few short strings and a float, plus index entries); not measured
 LONG_RUN_SECONDS = 600.0  # runs estimated above this get their estimate printed before they start
 _STREAM_PART = {"train": "meta-train", "test": "meta-test"}
 

@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 import re
-import tomllib
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -27,10 +27,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import SpecError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
 from domains.tasks import TASK_NAMES
 from methods.phases import SPEED_PHASES
 
-SHIPPED = ("smoke", "standard", "ablations", "paper")
+SYNTHETIC = ("smoke", "standard", "ablations", "paper")  # generated data (SynthRooms): run anywhere, no download
+REAL = ("taskonomy", "diode", "nyuv2", "scannet_vp")  # read a dataset folder: run with --root DIR
+SHIPPED = SYNTHETIC + REAL
 EXECUTORS = ("inline", "process", "ray")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # Every seed index is listed in the spec stored in the run's manifest and every (method, seed) is a
@@ -88,7 +95,7 @@ class MethodSpec:
 
 @dataclass(frozen=True)
 class SpeedSpec:
-    """The interleaved speed section (statistics.md §4): methods alternate on identical episodes."""
+    """The interleaved speed section (docs/timing.md#the-interleaved-speed-section): methods alternate on identical episodes."""
 
     methods: tuple[str, ...] = ()
     pairs: int = 30  # timed pairs per block
@@ -233,7 +240,7 @@ def shipped_path(name: str) -> Path:
 
 
 def load_spec(ref: str | Path) -> Spec:
-    """A shipped spec by name (``smoke``, ``standard``, ``paper``) or a TOML file by path."""
+    """A shipped spec by name (``SHIPPED``) or a TOML file by path."""
     text_ref = str(ref)
     path = Path(text_ref)
     if text_ref in SHIPPED and not path.is_file():

@@ -1,4 +1,4 @@
-"""The interleaved speed section (``reference/statistics.md`` §4): measures wall time, pair by pair.
+"""The interleaved speed section (``docs/timing.md``): measures wall time, pair by pair.
 
 Speed ratios are only fair when both methods run in the same process on the
 same episodes, alternating, so that machine drift hits both equally. A block

@@ -1,6 +1,6 @@
 """Hyper-parameter selection on meta-validation domains, with the same budget for every method.
 
-The DomainBed lesson (``reference/statistics.md`` §3.8): a comparison is only
+The DomainBed lesson (``docs/statistics.md#model-selection``): a comparison is only
 fair when every method gets the same search space, the same number of trials,
 the same training budget per trial and the same selection rule, and when test
 domains play no part in it. This module is that procedure:

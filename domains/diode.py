@@ -1,6 +1,6 @@
 """The DIODE suite (diode-dataset/diode-devkit layout): scenes (or scans) are domains.
 
-On disk (reference/datasets.md section 2)::
+On disk (docs/datasets.md#diode)::
 
     {root}/{train|val}/{indoors|outdoor}/scene_XXXXX/scan_YYYYY/XXXXX_YYYYY_{type}_AAA_BBB.png
                                                               ..._depth.npy       (H,W,1) float metres

@@ -1,10 +1,10 @@
 """Task metrics, each with its direction, unit and practical-equivalence margin.
 
-Formulas follow reference/datasets.md section 5; the statistics (reports) read
+Formulas: docs/metrics.md; the statistics (reports) read
 ``direction``, ``transform`` and ``rope`` from here, so every metric says how an
 effect on it is measured: a plain difference for bounded scores (accuracy and
 fractions, ropes in the metric's own units) and a log-ratio for errors (scale-free,
-ropes as relative changes), following reference/statistics.md section 3.2.
+ropes as relative changes), following docs/statistics.md#metrics-direction-and-margins.
 
 Every function scores one query batch of one episode; fractions are in [0, 1] and
 angles in degrees. Prediction layouts are those of ``methods.network``:

@@ -1,6 +1,6 @@
 """NYUv2 as preprocessed by MTAN (lorenmt/mtan) and LibMTL: depth and normals; scenes or chunks are domains.
 
-On disk (reference/datasets.md section 3)::
+On disk (docs/datasets.md#nyuv2-mtan--libmtl-preprocessing)::
 
     {root}/{train,val}/image/{i}.npy    (288,384,3) float in [0,1]  (uint8 0..255 accepted)
     {root}/{train,val}/depth/{i}.npy    (288,384,1) metres, 0 = invalid

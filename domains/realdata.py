@@ -103,12 +103,14 @@ def as_signs(name: str, value: Any) -> np.ndarray:
 def check_root(root: str | os.PathLike[str] | None, suite: str) -> Path:
     """The dataset folder, or the one-line error every real suite gives for a missing root."""
     if root is None or str(root) == "":
-        raise DataError(f"suite '{suite}' needs a dataset folder; set root = \"/path/to/{suite}\" in the spec "
-                        f"(or --root on the command line)")
+        raise DataError(f"suite '{suite}' needs a dataset folder: pass --root DIR (mtml-bench run, tune, preview, "
+                        f"split) or set root = \"/path/to/{suite}\" in the spec's [suite] table; "
+                        f"'mtml-bench download {suite} --to DIR' fetches it (or says how to obtain it)")
     path = Path(root).expanduser()
     if not path.is_dir():
         raise DataError(f"{path}: dataset root for suite '{suite}' does not exist or is not a folder; "
-                        f"point root at the extracted dataset")
+                        f"point --root (or the spec's suite.root) at the extracted dataset, e.g. the folder "
+                        f"'mtml-bench download {suite} --to DIR' filled")
     return path
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from domains.cache_root import cache_root
 from domains.suite import DataError, DataWarning, DomainData
 
 CACHE_FORMAT = 1
@@ -29,11 +30,8 @@ _OFF = {"off", "none", "false", "no", ""}
 
 
 def default_cache_dir() -> Path:
-    """``$MTML_BENCH_CACHE``, else ``$XDG_CACHE_HOME/mtml-bench/realdata``, else ``~/.cache/...``."""
-    if os.environ.get("MTML_BENCH_CACHE"):
-        return Path(os.environ["MTML_BENCH_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "mtml-bench" / "realdata"
+    """``realdata/`` below the cache root (``$MTML_CACHE``, see ``domains.cache_root``)."""
+    return cache_root() / "realdata"
 
 
 def resolve_cache_dir(cache_dir: str | os.PathLike[str] | bool | None) -> Path | None:

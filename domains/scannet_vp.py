@@ -1,6 +1,6 @@
 """The ScanNet-VP suite in the NeurVPS layout (zhou13/neurvps ``ScanNetDataset``): scenes are domains.
 
-On disk (reference/datasets.md section 4)::
+On disk (docs/datasets.md#scannet-vp-neurvps-layout)::
 
     {root}/scannetv2_{train,valid,val,test}.txt   scene directory names, one per line
     {root}/{scene}/...color.png                     RGB frames

@@ -9,14 +9,19 @@ that reports and gates never have to guess.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum
 
 from domains.registry import Registry
 
 
-class Adaptation(StrEnum):
+class Adaptation(str, Enum):  # enum.StrEnum is Python 3.11+; str() and format() give the value either way
     TASK = "task"  # new label set per episode
     DOMAIN = "domain"  # same outputs, new environment
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    __format__ = str.__format__
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """AFR, attentive feature reuse (Lekkala and Itti, arXiv 2006.07438), and its ablations.
 
-What is known of the paper (``reference/paper.md``): a shared 4-stage CNN; for
+What is known of the paper (``docs/afr.md``): a shared 4-stage CNN; for
 each task a learned task representation and an attention module h that, from
 it and the last stage's features, gives one weight per feature map at every
 stage; a head g per task. Common representations are learned first, then the

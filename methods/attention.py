@@ -1,6 +1,6 @@
 """AFR's task representations and the task-specific attention module h.
 
-The paper's figure (``reference/paper.md`` §3) draws, for each task, a learned
+The paper's figure (``docs/afr.md#what-the-paper-states``) draws, for each task, a learned
 task representation (the "orange vector") and a module h that reads it together
 with the backbone's last-stage features and emits one weight per feature map at
 every one of the four stages. What h looks like inside is not known; the choices

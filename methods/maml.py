@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from domains.episodes import Episode
-from methods._l2l import detach_module, l2l
+from methods._l2l import detach_module, l2l, require_learn2learn
 from methods.base import Learner, MethodConfig
 from methods.losses import task_loss
 from methods.meta_batch import EpisodicMethod, FunctionLearner, TaskView
@@ -42,6 +42,7 @@ class _CloneAdaptMethod(EpisodicMethod):
     """A learn2learn algorithm object per task (``clone()`` + ``adapt(loss)``) around its ``TaskView``."""
 
     def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
+        require_learn2learn(self.name)
         super().__init__(config, tasks, device, seed)
         self.wrappers = {task: self._wrap(view) for task, view in self.views.items()}
 
@@ -128,6 +129,7 @@ class ANIL(EpisodicMethod):
     """Almost No Inner Loop: the inner loop adapts the task head on once-computed backbone features."""
 
     def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
+        require_learn2learn(self.name)
         super().__init__(config, tasks, device, seed)
         self.head_wrappers = {task: l2l.algorithms.MAML(self.net.heads[task], lr=config.inner_lr, first_order=False)
                               for task in self.tasks}

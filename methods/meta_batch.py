@@ -57,7 +57,7 @@ class FunctionLearner:
     """An adapted learner: predicts with a fixed function under ``torch.inference_mode``.
 
     Every method's ``predict`` runs in inference mode, so inference times compare
-    forward passes only (``reference/statistics.md`` §4).
+    forward passes only (``docs/timing.md#phases``).
     """
 
     def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], device: torch.device):

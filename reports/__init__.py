@@ -3,5 +3,5 @@
 ``load`` -> ``design`` (balanced-design check) -> ``analysis`` (paired effects, crossed bootstrap,
 Wilcoxon + crossed t with Holm, speed ratios, FLOP ratios, rankings) -> ``tables``/``figures``/
 ``render``/``summary`` (the report folder); ``regress`` gates a run against a stored baseline.
-Protocol: reference/statistics.md sections 3-5. This package never imports a method module.
+Protocol: docs/statistics.md. This package never imports a method module.
 """

@@ -1,6 +1,6 @@
 """All the statistics of one run, computed once and shared by tables, figures, summary and gate.
 
-Order matters and follows statistics.md and docs/confirmatory-design.md: the
+Order matters and follows docs/statistics.md and docs/confirmatory-design.md: the
 balanced-design check first, then per-task paired effects of the reference
 method over each declared baseline, then Holm over the confirmatory family (the
 reference against the spec's ``[comparisons] confirmatory`` baselines on each
@@ -194,7 +194,7 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> An
                      f"{c.start_step} to {c.end_step}, Holm p = {c.p_holm:.3g}).")
     if len(design.seeds) < 5:
         notes.append(f"only {len(design.seeds)} seed(s): seed-level uncertainty is poorly estimated "
-                     "(statistics.md §3.4 asks for at least 5).")
+                     "(the protocol asks for at least 5: docs/statistics.md#seeds-domains-and-episodes).")
     if len(design.seeds) < 3:
         notes.append("fewer than 3 seeds: the crossed t has almost no seed degrees of freedom; its intervals "
                      "are wide or, with one seed, blind to seed variance.")

@@ -1,4 +1,4 @@
-"""Stored regression baselines (statistics.md §5.2): raw samples, hashes, fingerprint, history.
+"""Stored regression baselines (docs/running.md#gate-a-run-against-a-baseline): raw samples, hashes, fingerprint, history.
 
 A baseline keeps raw per-cell values and raw timing samples, never only
 summaries, so that every comparison can be recomputed with a noise model. It

@@ -3,7 +3,7 @@
 One seed is one meta-training run whose model is scored on every domain, so
 cells that share a seed are correlated. Resampling cells independently (as
 rliable does per task column) gave 28% coverage for a nominal 95% CI in that
-setting (statistics.md §1.1). Here seeds (whole rows) and domains (whole
+setting (docs/statistics.md#the-crossed-bootstrap). Here seeds (whole rows) and domains (whole
 columns) are resampled together: the two-way "pigeonhole" bootstrap.
 
 Speed samples are nested the other way: pairs inside fresh-process blocks.

@@ -1,4 +1,4 @@
-"""The balanced-design check that runs before any statistic (statistics.md §3.1).
+"""The balanced-design check that runs before any statistic (docs/statistics.md#balanced-design-check).
 
 Every comparison in a report is paired by (seed, domain, episode). A missing
 cell would silently unpair it, so a missing cell is an error (exit 3) that
@@ -172,7 +172,7 @@ def matrix(means: pd.DataFrame, method: str, task: str, metric: str, seeds: list
 
 
 def comparisons(spec: Spec, methods: Sequence[str]) -> ComparisonSpec:
-    """The spec's declared confirmatory family (statistics.md §3.5); without a ``[comparisons]`` table, the
+    """The spec's declared confirmatory family; without a ``[comparisons]`` table, the
     reference (``afr`` when it has results, else the first method) against every other method with results."""
     if not methods:
         raise ReportError("the run has no methods with results. Run the benchmark before reporting.")

@@ -1,4 +1,4 @@
-"""Paired effects of one method over another on one task and metric (statistics.md §3.3 Q1, Q4).
+"""Paired effects of one method over another on one task and metric (docs/statistics.md#paired-effects).
 
 The unit is the (seed, domain) cell, averaged over its episodes (the same
 episode ids for every method). The point estimate is the mean effect over the

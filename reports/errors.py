@@ -1,6 +1,6 @@
 """Errors that end a report or a regression check with a defined exit code.
 
-The exit codes are the contract of statistics.md §5.4, shared by ``report`` and
+The exit codes (documented in docs/running.md#read-the-report) are shared by ``report`` and
 ``regress`` so that a CI script can tell a broken design (3) from a crash (4).
 """
 

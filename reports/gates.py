@@ -4,7 +4,7 @@ Every kind turns its evidence into a ``Gate`` record (the fields the table, the
 JSON and the pytest summary show) in two steps: ``measure`` computes the
 estimate, the one-sided p that the Holm step adjusts across the gated family,
 and the smallest regression the gate can detect; ``decide`` applies the rule of
-statistics.md §5.3 once the adjusted p is known. Regressions are decided at
+docs/regression-gate.md#what-is-gated-and-how once the adjusted p is known. Regressions are decided at
 alpha/m (the first Holm step, conservative for all of them); OK and IMPROVED
 are pass-side decisions, taken at alpha.
 
@@ -118,7 +118,7 @@ class QualityGate(GateKind):
       and a one-sided signed-rank test of "worse than one margin" over them decides.
     * training redrawn (another machine, or a numerics change in training): each seed's trajectory
       moves all its cells together, so the test is the intersection of that signed-rank test over cells
-      and the seed x column random-effects t-test (statistics.md §3.3).
+      and the seed x column random-effects t-test (docs/statistics.md#tests).
     """
 
     kind = "quality"

@@ -1,4 +1,4 @@
-"""The regression gate: a run against a stored baseline (statistics.md §5).
+"""The regression gate: a run against a stored baseline (docs/regression-gate.md).
 
 Gates (the kinds live in ``reports.gates``, one class and one decision each):
 

@@ -1,4 +1,4 @@
-"""Speed: paired ratios from interleaved timing samples, per-phase medians, FLOP ratios (statistics.md §4).
+"""Speed: paired ratios from interleaved timing samples, per-phase medians, FLOP ratios (docs/statistics.md#speed-ratios).
 
 The runner's speed section alternates methods in the same process and gives
 the samples of one round the same ``pair`` index inside a ``block`` (a fresh

@@ -3,7 +3,7 @@
 They let the report, the gate and the statistical self-test run without the
 runner or any method: the generating model is known, so a test can check that
 a planted improvement is found and that no difference gives no verdict more
-often than alpha. The model mirrors the real design (statistics.md §0):
+often than alpha. The model mirrors the real design (docs/statistics.md#the-data-raw-cells):
 
     value = task base + domain effect (shared by methods)
             + (method, seed) training effect + (method, domain) interaction

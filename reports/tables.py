@@ -1,6 +1,6 @@
 """Tables of a report, each written as CSV (full precision), LaTeX (booktabs) and Markdown.
 
-The main table follows statistics.md §3.7: rows are methods, columns tasks,
+The main table (docs/running.md#read-the-report): rows are methods, columns tasks,
 each cell the primary metric's mean with its 95% crossed-bootstrap CI. The
 appendix tables are DomainBed-style per-domain tables (domains as columns plus
 Avg) with mean ± SE across seeds, using ddof = 1 (DomainBed's ddof = 0

@@ -1,8 +1,8 @@
 """The package import graph: no module imports itself back, and layers only import downwards.
 
 The design's flow is one direction (``reports`` -> ``bench`` -> ``methods`` -> ``domains``);
-an import cycle (as ``bench/runner.py`` and ``bench/speed.py`` once had, through a
-private helper) hides which module owns a fact. Imports are read with ``ast``, lazy
+an import cycle (as the cell and speed-section modules once had, through a private
+helper) hides which module owns a fact. Imports are read with ``ast``, lazy
 ones inside functions included, so a cycle cannot hide in a function body.
 """
 

@@ -1,4 +1,4 @@
-"""The regression gate: exit codes, decisions, baseline handling (statistics.md §5)."""
+"""The regression gate: exit codes, decisions, baseline handling (docs/running.md#gate-a-run-against-a-baseline)."""
 
 from __future__ import annotations
 

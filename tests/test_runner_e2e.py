@@ -5,13 +5,12 @@ bad input into one line and exit 2 without touching an existing run."""
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from bench.cli import main
-from bench.spec import load_spec
+from bench.spec import load_spec, tomllib
 from bench.store import STORE_NAME, open_store
 from methods.phases import SPEED_PHASES
 

@@ -2,7 +2,7 @@
 
 The smoke benchmark runs once per test session (``mtml-bench run smoke``), shared by every xdist worker
 through a file lock; each gate is then one parametrised test, so the CI summary counts them.
-REGRESSED fails, INCONCLUSIVE is an xfail with the reason, OK/IMPROVED/INFO pass (statistics.md §5.4).
+REGRESSED fails, INCONCLUSIVE is an xfail with the reason, OK/IMPROVED/INFO pass (the exit codes of ``mtml-bench regress``, reports/cli_regress.py).
 """
 
 from __future__ import annotations

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench.errors import SpecError, UserError
-from bench.spec import SHIPPED, Spec, check_names, load_spec, parse_seeds, parse_spec, shipped_path
+from bench.spec import (
+    REAL,
+    SHIPPED,
+    Spec,
+    check_names,
+    load_spec,
+    parse_seeds,
+    parse_spec,
+    shipped_path,
+    tomllib,
+)
 
 MICRO = Path(__file__).parent / "specs" / "micro.toml"
 
@@ -62,10 +71,20 @@ def test_shipped_specs_load_and_name_registered_entries(name: str) -> None:
     if name in ("standard", "ablations"):  # the two split the methods between them
         other = load_spec("ablations" if name == "standard" else "standard")
         assert set(spec.method_names) | set(other.method_names) == shipped_methods
+    elif name in REAL:  # the standard spec's methods on real data
+        assert set(spec.method_names) == set(load_spec("standard").method_names)
     else:
         assert set(spec.method_names) == shipped_methods, "shipped specs list every registered method"
-    assert len(spec.tasks) == 4
+    if name in REAL:  # one spec per real suite, named after it, with the tasks that suite has labels for
+        assert spec.suite.name == name and "root" not in spec.suite.options  # the data folder comes from --root
+        assert set(spec.tasks) == REAL_TASKS[name]
+    else:
+        assert len(spec.tasks) == 4
     assert spec.training.curve_every is not None, "every shipped spec records learning curves"
+
+
+REAL_TASKS = {"taskonomy": {"classification", "depth", "normals", "vanishing_point"}, "diode": {"depth", "normals"},
+              "nyuv2": {"depth", "normals"}, "scannet_vp": {"vanishing_point"}}
 
 
 def test_round_trip_through_the_manifest_form() -> None:
@@ -180,7 +199,8 @@ def test_file_errors_are_one_line(tmp_path: Path) -> None:
         load_spec(bad)
     with pytest.raises(SpecError, match=r"spec file .*missing.toml does not exist"):
         load_spec(tmp_path / "missing.toml")
-    with pytest.raises(SpecError, match=r"unknown spec 'smok'. Give a shipped spec \(smoke, standard, ablations, paper\)"):
+    with pytest.raises(SpecError, match=r"unknown spec 'smok'. Give a shipped spec \(smoke, standard, ablations, paper, "
+                                         r"taskonomy, diode, nyuv2, scannet_vp\)"):
         load_spec("smok")
 
 

@@ -1,4 +1,4 @@
-"""The Taskonomy exporter writes exactly the documented format (reference/datasets.md sections 1.2-1.4)."""
+"""The Taskonomy exporter writes exactly the documented format (docs/datasets.md#taskonomy)."""
 
 from __future__ import annotations
 

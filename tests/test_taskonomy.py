@@ -338,7 +338,7 @@ def test_cache_hits_and_invalidates_on_file_change(tmp_path):
 def test_missing_root_and_unrecognised_layout(tmp_path):
     with pytest.raises(DataError, match=r"nowhere: dataset root for suite 'taskonomy' does not exist"):
         TaskonomySuite(root=tmp_path / "nowhere")
-    with pytest.raises(DataError, match="needs a dataset folder; set root"):
+    with pytest.raises(DataError, match="needs a dataset folder: pass --root DIR"):
         TaskonomySuite(root=None)
     write_taskonomy(tmp_path / "t", buildings=("b",), points=1, views=1, size=4, folders=("rgb",))
     with pytest.raises(DataError, match=rf"{tmp_path / 't' / 'b'}: this is one building's folder"):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 
 import pytest
 import torch
 from _baseline_toys import toy_config, toy_sampler
 
+from bench.spec import tomllib
 from bench.tuning import Scorer, SearchSpace, Trial, TuningError, mean_ranks, tune
 from domains.episodes import Episode, EpisodeSampler
 from domains.tasks import TASK_NAMES

@@ -1,87 +1,37 @@
-"""pip install, with learn2learn 0.2.0 served from a locally built wheel.
+"""pip install, with learn2learn 0.2.0 served from a locally built wheel (tox's benchmark venv).
 
 Why: learn2learn 0.2.0 is on PyPI only as an sdist whose pre-generated C does
-not compile on Python 3.11 (it includes ``longintrepr.h``). Regenerating the C
-from the same sdist's ``.pyx`` files with Cython 3 fixes that. tox calls this
-script as its ``install_command``, so every environment gets the cached wheel
-and a fresh clone needs no manual step.
+not compile on Python 3.11+. The package ships the fix (``bench/learn2learn_wheel.py``:
+regenerate the C with Cython 3, cache the wheel); this script runs it before pip,
+so that ``tools/venv.py`` can install ``.[learn2learn,...]`` on a fresh clone with no
+manual step. It imports that one standard-library module from the source tree,
+because nothing is installed in the venv yet.
 
-The wheel is cached in ``$MTML_WHEEL_CACHE`` (default ``~/.cache/mtml-bench/wheels``)
-and rebuilt only when missing.
+Usage: ``python tools/pip_install.py PIP_INSTALL_ARGS...`` or ``--build-learn2learn-only``.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
-import tarfile
-import tempfile
 from pathlib import Path
 
-L2L_VERSION = "0.2.0"
-PYX_MODULES = ("meta_dataset", "task_dataset", "transforms")
-CACHE = Path(os.environ.get("MTML_WHEEL_CACHE", Path.home() / ".cache" / "mtml-bench" / "wheels"))
-RETRY_HINT = (
-    "Retry with: python tools/pip_install.py --build-learn2learn-only "
-    f"(cache: {CACHE}; delete it to force a rebuild)."
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import learn2learn_wheel as l2w  # noqa: E402
 
-
-def cached_wheel() -> Path | None:
-    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
-    found = sorted(CACHE.glob(f"learn2learn-{L2L_VERSION}-{tag}-*.whl"))
-    return found[0] if found else None
-
-
-def _run(step: str, cmd: list[str], **kwargs) -> None:
-    print(f"[learn2learn wheel] {step}", file=sys.stderr, flush=True)
-    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-25:])
-        sys.exit(f"error: building the learn2learn {L2L_VERSION} wheel failed at step '{step}'.\n"
-                 f"command: {' '.join(cmd)}\n{tail}\n{RETRY_HINT}")
-
-
-def build_wheel() -> Path:
-    """Download the sdist, regenerate its C with Cython 3, build a wheel into the cache."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="l2l-build-") as tmp:
-        work = Path(tmp)
-        py = sys.executable
-        _run("download the sdist from PyPI",
-             [py, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-              f"learn2learn=={L2L_VERSION}", "-d", str(work)])
-        sdist = next(work.glob("learn2learn-*.tar.gz"))
-        with tarfile.open(sdist) as archive:
-            archive.extractall(work, filter="data")
-        src = work / f"learn2learn-{L2L_VERSION}"
-        shutil.rmtree(src / ".eggs", ignore_errors=True)
-        tools_env = work / "cython-env"
-        _run("create a build environment", [py, "-m", "venv", str(tools_env)])
-        tool_py = str(tools_env / "bin" / "python")
-        _run("install Cython 3", [tool_py, "-m", "pip", "install", "-q", "cython>=3,<4"])
-        for name in PYX_MODULES:
-            pyx = src / "learn2learn" / "data" / f"{name}.pyx"
-            _run(f"cythonize {pyx.name}",
-                 [tool_py, "-m", "cython", "-3", str(pyx), "-o", str(pyx.with_suffix(".c"))])
-        _run("compile the wheel",
-             [py, "-m", "pip", "wheel", "--no-deps", "-w", str(CACHE), str(src)])
-    wheel = cached_wheel()
-    if wheel is None:
-        sys.exit(f"error: pip reported success but no learn2learn wheel is in {CACHE}. {RETRY_HINT}")
-    print(f"[learn2learn wheel] ready: {wheel}", file=sys.stderr)
-    return wheel
+RETRY_HINT = (f"Retry with: python tools/pip_install.py --build-learn2learn-only "
+              f"(cache: {l2w.cache_dir()}; delete it to force a rebuild).")
 
 
 def main(argv: list[str]) -> int:
-    if cached_wheel() is None:
-        build_wheel()
+    try:
+        wheel = l2w.ensure_wheel()
+    except l2w.BuildError as err:
+        sys.exit(f"error: {err}\n{RETRY_HINT}")
+    print(f"[learn2learn] wheel: {wheel}", file=sys.stderr)
     if argv == ["--build-learn2learn-only"]:
         return 0
-    cmd = [sys.executable, "-m", "pip", "install", "--find-links", str(CACHE), *argv]
-    return subprocess.call(cmd)
+    return subprocess.call(l2w.pip_install_command(argv))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ environment's name is found in its folder, so sharing ``env_dir`` between
 ``tests``, ``bench`` and ``smoke`` reinstalls everything on every switch. Instead
 each tox environment is a tiny runner, and this script keeps ONE venv
 (``.tox/mtml-venv`` or ``$MTML_VENV``) up to date: it is rebuilt only when
-``pyproject.toml``, the installer or the Python version change (a stamp file
+``pyproject.toml``, the constraints file, the installer or the Python version change (a stamp file
 records their hash), under a file lock so parallel tox runs do not race.
 
 Usage: ``python tools/venv.py run -- COMMAND [ARGS...]`` or ``python tools/venv.py sync``.
@@ -25,12 +25,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("MTML_VENV", ROOT / ".tox" / "mtml-venv"))
 STAMP = VENV / ".mtml-stamp"
-EXTRAS = "test,ray"
+EXTRAS = "test,ray,learn2learn,tensorboard"
+# Exact versions of every package in the benchmark venv, so benchmark runs are reproducible; pyproject.toml
+# keeps ranges for users' own environments. Regenerate after a deliberate upgrade (see its header).
+CONSTRAINTS = ROOT / "tools" / "constraints.txt"
 
 
 def _fingerprint() -> str:
     digest = hashlib.sha256()
-    for name in ("pyproject.toml", "tools/pip_install.py", "tools/venv.py"):
+    for name in ("pyproject.toml", "tools/pip_install.py", "tools/venv.py", "tools/constraints.txt",
+                 "bench/learn2learn_wheel.py"):
         digest.update((ROOT / name).read_bytes())
     digest.update(sys.version.encode())
     digest.update(EXTRAS.encode())
@@ -57,7 +61,7 @@ def sync() -> None:
             VENV.unlink()
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         code = subprocess.call([str(_python()), str(ROOT / "tools" / "pip_install.py"), "--quiet",
-                                "-e", f"{ROOT}[{EXTRAS}]"])
+                                "-c", str(CONSTRAINTS), "-e", f"{ROOT}[{EXTRAS}]"])
         if code != 0:
             sys.exit(f"error: installing mtml-bench into {VENV} failed (pip exit {code}); see the pip output above. "
                      f"Retry with: python tools/venv.py sync")

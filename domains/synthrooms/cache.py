@@ -19,15 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from domains.cache_root import cache_root
 from domains.synthrooms import GENERATOR_VERSION
-
-CACHE_ENV_VAR = "MTML_CACHE"
 
 
 def default_cache_dir() -> Path:
-    """``$MTML_CACHE/synthrooms`` if set, else ``~/.cache/mtml-bench/synthrooms``."""
-    root = os.environ.get(CACHE_ENV_VAR)
-    return Path(root) / "synthrooms" if root else Path.home() / ".cache" / "mtml-bench" / "synthrooms"
+    """``synthrooms/`` below the cache root (``$MTML_CACHE``, see ``domains.cache_root``)."""
+    return cache_root() / "synthrooms"
 
 
 def params_key(params: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Write SynthRooms in Taskonomy's on-disk format (reference/datasets.md sections 1 and 7).
+"""Write SynthRooms in Taskonomy's on-disk format (docs/datasets.md#taskonomy).
 
 Why: one loader (``domains/taskonomy``) then serves real and synthetic data, and the
 synthetic export doubles as a realistic fixture of the real format. Per view it writes
@@ -45,7 +45,7 @@ class RenderSource(Protocol):
 
 
 def domain_dir(root: Path, layout: str, building: str, domain: str) -> Path:
-    """The folder of one (building, domain) in layout A, B or C (datasets.md section 1.1)."""
+    """The folder of one (building, domain) in layout A, B or C (docs/datasets.md#taskonomy)."""
     if layout == "A":
         return root / building / domain
     if layout == "B":
@@ -75,7 +75,7 @@ def blender_euler(rotation_cw: np.ndarray) -> np.ndarray:
 def generator_vps(euler_xyz: np.ndarray) -> np.ndarray:
     """The Taskonomy/Omnidata generator's VPs (Blender camera frame, rows x, y, z) from camera_rotation_final.
 
-    A transcription of omnidata ``create_vanishing_points.py`` (datasets.md section 1.4),
+    A transcription of omnidata ``create_vanishing_points.py`` (docs/datasets.md#taskonomy),
     including its axis-relabelling quirk: the world x/y axes are turned by the multiple of
     90 degrees that best aligns the y term with the camera.
     """
@@ -104,7 +104,7 @@ def vp_image(vps_blender: np.ndarray, fov: float, resolution: int) -> dict[str, 
 
 def point_info(rendered: Rendered, i: int, building: str, room_box: np.ndarray | None,
                vp_relabel: bool = False) -> dict[str, Any]:
-    """The point_info JSON of view ``i`` (every field of datasets.md section 1.4)."""
+    """The point_info JSON of view ``i`` (every field listed in docs/datasets.md#taskonomy)."""
     size = rendered.rgb.shape[1]
     rot, origin, fov = rendered.rotation[i], rendered.origin[i], float(rendered.fov[i])
     euler = blender_euler(rot)

@@ -1,4 +1,4 @@
-"""A vectorised numpy ray caster for Manhattan-world rooms (reference/datasets.md section 7).
+"""A vectorised numpy ray caster for Manhattan-world rooms (docs/datasets.md#synthrooms-generated-no-download).
 
 One call renders a batch of scenes: every array is (images x rays), objects are
 visited one at a time so memory stays at a few (B, N) arrays whatever the

@@ -1,9 +1,8 @@
 """Scene composition: one environment style + one image seed -> a ``Scene`` to ray-cast.
 
 Two kinds of image exist per environment:
-- ``geometric`` views (depth, normals, vanishing points): a camera placed as in
-  reference/datasets.md section 7 (inside the room, yaw toward the far half,
-  pitch ~ N(0, 8 deg)), looking at a room with background furniture and one
+- ``geometric`` views (depth, normals, vanishing points): a camera placed
+  inside the room (yaw toward the far half, pitch ~ N(0, 8 deg)), looking at a room with background furniture and one
   class object;
 - ``class`` views (classification): the camera frames the class object so
   that it fills roughly half the image, from a random side and distance.
@@ -153,7 +152,7 @@ def _class_object(style: EnvStyle, rng: np.random.Generator, class_id: int, regi
 
 
 def geometric_scene(style: EnvStyle, rng: np.random.Generator, classes: Sequence[int]) -> Scene:
-    """A free view of the room (reference/datasets.md section 7 camera model) with one object of ``classes``.
+    """A free view of the room (the camera model of the geometric views above) with one object of ``classes``.
 
     The suite passes the classes of the environment's own split part, so meta-training
     rooms never show (even unlabelled) objects of the held-out classes.

@@ -6,7 +6,7 @@ code keeps only the indoor-relevant subsets and renormalises
 (``load_ops.py::class_places_workspace_and_home``, ``selected_class.npy``).
 The benchmark's global class id is the position inside the subset.
 
-Provenance (reference/datasets.md section 1.5): the 63 Places indices equal
+Provenance (docs/datasets.md#taskonomy): the 63 Places indices equal
 the positions of the 1-entries of the 365-long mask in StanfordVL/taskonomy
 ``load_ops.py`` (checked against CSAILVision ``categories_places365.txt``);
 object names are ImageNet-1k names as torchvision lists them.

@@ -1,6 +1,6 @@
 """Decoding one Taskonomy file per modality into the benchmark's units and frames.
 
-Conventions (reference/datasets.md sections 1.2-1.5):
+Conventions (docs/datasets.md#taskonomy):
 - ``depth_zbuffer``: 16-bit PNG, metres = value * full_scale / 65536, 65535 = no geometry.
   Taskonomy's full scale is 128 m (value / 512). The Omnidata annotator writes the same
   format with a configurable full scale (its DEPTH_ZBUFFER_MAX_DISTANCE_METERS); its

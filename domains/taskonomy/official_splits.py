@@ -1,7 +1,7 @@
 """The official Taskonomy building splits (StanfordVL/taskonomy ``splits_taskonomy/train_val_test_*.csv``).
 
-Copied from reference/datasets.md section 1.6 (which lists the CSV contents;
-counts tiny 25/5/5, medium 99/20/19). Embedded as data so that a run never
+Transcribed from the released CSV files (counts tiny 25/5/5, medium
+99/20/19; docs/datasets.md#taskonomy). Embedded as data so that a run never
 needs the original zip; ``write_official_csv`` reproduces the file format
 (bare CR line ends) for anyone who wants the CSV itself.
 """

@@ -161,7 +161,7 @@ class TaskonomySuite(RealSuite):
     def focal_px(self, task: str, domain: str) -> np.ndarray:
         """Per-sample focal length in loaded pixels, from each view's ``field_of_view_rads`` (full width).
 
-        f = (W/2) / tan(fov/2) on the original W-pixel image (datasets.md 1.4), scaled like the image.
+        f = (W/2) / tan(fov/2) on the original W-pixel image (docs/datasets.md#taskonomy), scaled like the image.
         Used by the preview to draw vanishing points where they are.
         """
         folder = self.folder_of("vanishing_point", domain)

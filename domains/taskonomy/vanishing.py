@@ -6,8 +6,8 @@ benchmark's frame is OpenCV (x right, y down, z forward), so a direction
 (x, y, z) becomes (x, -y, -z). The generator below is the one of EPFL-VILAB/
 omnidata ``create_vanishing_points.py`` (identical to Taskonomy's); it lets the
 loader fill in directions when a JSON lacks them but has the camera pose, and
-lets fixtures write JSON exactly as the dataset does. The golden vector of
-``reference/datasets.md`` section 1.4 is its unit test.
+lets fixtures write JSON exactly as the dataset does. A golden sample of the
+dataset's own JSON is its unit test (tests/test_taskonomy.py).
 """
 
 from __future__ import annotations
