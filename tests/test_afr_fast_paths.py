@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_afr import VARIANTS, TinySuite, build
 
 from domains.episodes import EpisodeSampler, EpisodeShape
 from domains.metrics import evaluate
@@ -16,7 +17,6 @@ from domains.tasks import TASK_NAMES
 from methods.base import Budget, NullClock
 from methods.grouped import can_group, grouped_features
 from methods.network import Backbone, NetworkConfig
-from test_afr import VARIANTS, TinySuite, build
 
 TOLERANCE = 1e-5
 # one multi-task step, then stage-2 steps. More steps do not test more code; they let Adam turn
