@@ -111,3 +111,18 @@ def test_fused_meta_gradient_equals_the_reference_gradient(name: str, sampler: E
     assert grads[0].keys() == grads[1].keys()
     for key, value in grads[0].items():
         torch.testing.assert_close(grads[1][key], value, atol=TOLERANCE, rtol=1e-4, msg=key)
+
+
+def test_cpu_peak_memory_sees_the_tensors_a_phase_holds() -> None:
+    """A phase that holds 4 MB at once reads about 4 MB; one that frees each MB before the next, about 1 MB."""
+    from bench.costs import PeakMemory, tensor_peak_bytes
+
+    assert tensor_peak_bytes([(3, -5), (1, 10), (2, 4)]) == 14
+    with PeakMemory(torch.device("cpu")) as held:
+        kept = [torch.ones(250_000) for _ in range(4)]
+    with PeakMemory(torch.device("cpu")) as freed:
+        for _ in range(4):
+            torch.ones(250_000).sum()
+    assert len(kept) == 4
+    assert held.peak_bytes is not None and 4_000_000 <= held.peak_bytes < 4_200_000
+    assert freed.peak_bytes is not None and 1_000_000 <= freed.peak_bytes < 1_200_000
