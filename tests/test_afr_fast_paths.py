@@ -36,7 +36,7 @@ def sampler() -> EpisodeSampler:
 
 def test_grouped_features_equal_one_backbone_call_per_batch() -> None:
     torch.manual_seed(0)
-    backbone = Backbone(NetworkConfig(image_size=16, widths=(4, 8, 8, 8)))
+    backbone = Backbone(NetworkConfig(image_size=16, widths=(4, 8, 8, 8), decoder_width=4, ways=3))
     batches = [torch.rand(n, 3, 16, 16) for n in (5, 2, 3)]
     weights = [[torch.rand(c) + 0.5 for c in backbone.widths] for _ in batches]
     for stage_weights in (None, weights):
@@ -48,7 +48,7 @@ def test_grouped_features_equal_one_backbone_call_per_batch() -> None:
 
 
 def test_grouped_features_refuse_a_backbone_they_cannot_fuse() -> None:
-    backbone = Backbone(NetworkConfig(image_size=16, widths=(4, 8, 8, 8)))
+    backbone = Backbone(NetworkConfig(image_size=16, widths=(4, 8, 8, 8), decoder_width=4, ways=3))
     backbone.stages[1] = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3, padding=1))
     assert not can_group(backbone)
     with pytest.raises(ValueError, match="plain ConvStage"):
