@@ -8,15 +8,13 @@ single steps live here, beside the counters, so neither caller imports the other
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (exact and
 machine-independent; double-backward ops of second-order MAML are dispatched,
 so they are counted). Peak memory: CUDA ``max_memory_allocated`` after a
-reset; on CPU the process's peak resident set (``VmHWM``), reset through
-``/proc/self/clear_refs`` before the phase and reported above the resident
-set at the phase start, i.e. the phase's own working memory.
+reset; on CPU the peak of the phase's live tensor bytes from ``torch.profiler``'s
+memory events (``PeakMemory``), i.e. the phase's own working memory.
 """
 
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,51 +25,63 @@ from domains.episodes import Episode, EpisodeSampler
 from methods.base import Budget, Method
 from methods.device import reset_peak_memory, synchronize
 
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
-
 
 # ---- memory --------------------------------------------------------------------------------------
-def _status_kb(field: str) -> int | None:
-    try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+def tensor_peak_bytes(events: list[tuple[int, int]]) -> int:
+    """Peak of live tensor bytes above the start, from (time, +allocated / -freed bytes) events.
+
+    Frees of tensors that existed before the phase count too (they lower the level), so the
+    result is the phase's own working memory: what it held at its fullest beyond what it began with.
+    """
+    level = peak = 0
+    for _, change in sorted(events):
+        level += change
+        peak = max(peak, level)
+    return peak
 
 
 class PeakMemory:
-    """Peak bytes of one phase: CUDA allocator peak, or on Linux CPU the growth of the resident-set peak."""
+    """Peak bytes of one phase's tensors: the CUDA allocator's peak, or on CPU the profiler's allocations.
+
+    On CPU the process's resident set says little (the allocator keeps freed pages, and a phase
+    at ``standard`` size grows it by 0-9 MiB whatever it does), so the phase runs under
+    ``torch.profiler`` with ``profile_memory``: every CPU tensor allocation and free is an
+    event, and the peak of their running sum is what the phase's tensors occupied at most,
+    second-order MAML's retained graph included. The profiler slows the phase down; costs are
+    measured apart from the timed samples.
+    """
 
     def __init__(self, device: torch.device):
         self.device = device
-        self.start_kb: int | None = None
+        self._profiler: torch.profiler.profile | None = None
+        self._cpu_peak: int | None = None
 
     def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             synchronize(self.device)
             reset_peak_memory(self.device)
             return self
-        try:
-            _CLEAR_REFS.write_text("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
-            self.start_kb = _status_kb("VmRSS")
-        except OSError:
-            self.start_kb = None
+        self._profiler = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU],
+                                                profile_memory=True)
+        self._profiler.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         synchronize(self.device)
+        if self._profiler is None:
+            return
+        self._profiler.__exit__(*exc)
+        results = self._profiler.profiler.kineto_results if self._profiler.profiler is not None else None
+        if results is None:
+            return
+        self._cpu_peak = tensor_peak_bytes([(e.start_ns(), e.nbytes()) for e in results.events()
+                                            if e.name() == "[memory]" and e.device_type().name == "CPU"])
 
     @property
     def peak_bytes(self) -> int | None:
         if self.device.type == "cuda":
             return int(torch.cuda.max_memory_allocated(self.device))
-        peak = _status_kb("VmHWM")
-        if peak is None or self.start_kb is None:
-            return None
-        return max(0, peak - self.start_kb) * 1024
+        return self._cpu_peak
 
 
 # ---- one step of each phase --------------------------------------------------------------------

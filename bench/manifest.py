@@ -107,6 +107,6 @@ def build_manifest(spec: Spec, split: dict[str, Any], split_hash: str, device: t
         "git": git_state(),
         "environment": environment(device, threads, cores),
         "runtime": runtime,
-        "peak_memory": "CUDA: max_memory_allocated after a reset; CPU: growth of the resident-set peak "
-                       "(VmHWM) over the phase, 0 when the phase fit in memory already touched",
+        "peak_memory": "CUDA: max_memory_allocated after a reset; CPU: peak of the phase's live tensor bytes "
+                       "above its start (torch.profiler memory events, every allocation and free)",
     }

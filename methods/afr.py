@@ -58,7 +58,7 @@ reads the task embedding only, no features).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -70,6 +70,7 @@ from domains.episodes import Batch, Episode, EpisodeSampler
 from methods.attention import ACTIVATIONS, TaskAttention
 from methods.base import Budget, Learner, MethodConfig, PhaseClock, TrainingLog
 from methods.functional import Order, Params, call, detached_copy, sgd_steps
+from methods.grouped import can_group, grouped_features
 from methods.losses import task_loss
 from methods.meta_batch import EpisodicMethod, FunctionLearner
 from methods.registry import METHODS
@@ -95,6 +96,10 @@ class AFROptions:
     outer_backbone: the outer loop of stage 2 also trains the backbone (ANIL does). On by
         default so that a budget without stage 1 (``pretrain_steps=0``) still learns features.
     pretrain_classification: how stage 1 scores classification episodes (see the module doc).
+    fused: stage 2 evaluates a meta-batch's episodes together (``AFR.meta_batch_losses``): one
+        backbone call per stage for all episodes, one inner gradient per step. The same numbers as
+        one episode at a time (``false``, the reference path) up to float rounding; faster because
+        meta-learning's small batches make per-call overhead, not arithmetic, the CPU cost.
     """
 
     embedding_dim: int = 32
@@ -104,6 +109,7 @@ class AFROptions:
     first_order: bool = False
     outer_backbone: bool = True
     pretrain_classification: str = "prototype"
+    fused: bool = True
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, Any], placement: str) -> AFROptions:
@@ -294,6 +300,77 @@ class AFR(EpisodicMethod):
         query = episode.query
         return task_loss(task, self._output(task, adapted, query.images, weights,
                                             self._reused(query.images, adapted, grad)), query)
+
+    # ---- stage 2, fused: every episode of the meta-batch in one computation ----
+    @property
+    def fuses_meta_batch(self) -> bool:
+        """Whether stage 2 runs the fused path (the backbone is shared by every episode and groupable)."""
+        return self.options.fused and not self.adapt_backbone and can_group(self.net.backbone)
+
+    def query_loss_groups(self, episodes: list[Episode]) -> Iterator[list[tuple[Episode, torch.Tensor]]]:
+        """Stage 2 on the fused path: the whole meta-batch as one group (one backward pass)."""
+        if self.stage == 1 or not self.fuses_meta_batch:
+            yield from super().query_loss_groups(episodes)
+            return
+        yield list(zip(episodes, self.meta_batch_losses(episodes)))
+
+    def _grouped(self, batches: list[torch.Tensor], weights: list[list[torch.Tensor]] | None,
+                 grad: bool = True) -> list[list[torch.Tensor]]:
+        inline = weights if self.options.attention_placement == "inline" else None
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            return grouped_features(self.net.backbone, batches, inline)
+
+    def meta_batch_losses(self, episodes: list[Episode]) -> list[torch.Tensor]:
+        """Every episode's ``adapted_query_loss``, computed together.
+
+        Each inner step evaluates all episodes' support losses (one grouped backbone call when the
+        weights act inside it) and takes one gradient of their sum: each episode's parameters are
+        their own tensors (a view of the shared initial value per episode),
+        so that gradient holds each episode's own inner gradient, as in the reference path.
+        """
+        tasks = [self._check_episode(e) for e in episodes]
+        order: Order = "first" if self.options.first_order else "second"
+        grad = self.trains_backbone
+        # a view per episode: the gradient with respect to it is that episode's alone, even when
+        # two episodes of one task start from the same parameter
+        params: Params = {f"{g}:{name}": self._params[name].view_as(self._params[name])
+                          for g, task in enumerate(tasks) for name in self.adapted_names(task)}
+        supports = [e.support for e in episodes]
+        queries = [e.query for e in episodes]
+        reuse = self.reuses_features
+        if reuse:  # one unweighted pass over every support and query set
+            both = self._grouped([b.images for b in supports + queries], None, grad)
+            cached_support, cached_query = both[:len(episodes)], both[len(episodes):]
+        contexts: list[torch.Tensor | None] = [None] * len(episodes)
+        if self.use_attention and self.use_context:
+            if reuse:
+                unweighted = cached_support
+            else:
+                with torch.no_grad():
+                    unweighted = self._grouped([b.images for b in supports], None)
+            contexts = [u[-1].detach().mean(dim=(0, 2, 3)) for u in unweighted]
+
+        def split(p: Params) -> list[Params]:
+            out: list[Params] = [{} for _ in episodes]
+            for key, value in p.items():
+                g, name = key.split(":", 1)
+                out[int(g)][name] = value
+            return out
+
+        def losses(p: Params, batches: list[Batch], cached: list[list[torch.Tensor]] | None) -> list[torch.Tensor]:
+            per_episode = split(p)
+            weights = [self._stage_weights(t, q, c) for t, q, c in zip(tasks, per_episode, contexts)]
+            features = cached
+            if features is None:
+                features = self._grouped([b.images for b in batches], weights if weights[0] is not None else None)
+            return [task_loss(t, self._output(t, q, b.images, w, f), b)
+                    for t, q, b, w, f in zip(tasks, per_episode, batches, weights, features)]
+
+        def support_loss(p: Params) -> torch.Tensor:
+            return torch.stack(losses(p, supports, cached_support if reuse else None)).sum()
+
+        adapted = sgd_steps(params, support_loss, self.config.inner_steps, self.config.inner_lr, order)
+        return losses(adapted, queries, cached_query if reuse else None)
 
     # ---- stage 1: multi-task training of backbone and heads -------------------
     def multitask_loss(self, episode: Episode) -> torch.Tensor:

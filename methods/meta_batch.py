@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 from abc import abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -110,15 +110,27 @@ class EpisodicMethod(Method):
     def make_outer_optimiser(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.meta_parameters(), lr=self.config.outer_lr)
 
+    def query_loss_groups(self, episodes: list[Episode]) -> Iterator[list[tuple[Episode, torch.Tensor]]]:
+        """The meta-batch's query losses in groups that are back-propagated together.
+
+        By default one episode per group, computed only when the previous group's backward is
+        done, so that one episode's (second-order) graph is alive at a time. A method that
+        evaluates several episodes in one computation (AFR's fused path) yields them as one group
+        and pays one backward pass for all of them; the gradient is the same sum either way.
+        """
+        for episode in episodes:
+            yield [(episode, self.query_loss(episode))]
+
     def outer_step(self, episodes: list[Episode], optimiser: torch.optim.Optimizer) -> tuple[float, dict[str, float]]:
         """One outer update on a heterogeneous meta-batch; returns the mean query loss and per-task means."""
         optimiser.zero_grad(set_to_none=True)
         per_task: dict[str, list[float]] = defaultdict(list)
-        for episode in episodes:
-            loss = self.query_loss(episode)
-            check_finite(loss, f"{self.name} meta-train query loss ({episode.task}, domain {episode.domain})")
-            (loss / len(episodes)).backward()
-            per_task[episode.task].append(float(loss.detach()))
+        for group in self.query_loss_groups(episodes):
+            for episode, loss in group:
+                check_finite(loss, f"{self.name} meta-train query loss ({episode.task}, domain {episode.domain})")
+                per_task[episode.task].append(float(loss.detach()))
+            total_loss = group[0][1] if len(group) == 1 else torch.stack([loss for _, loss in group]).sum()
+            (total_loss / len(episodes)).backward()
         optimiser.step()
         means = {task: sum(values) / len(values) for task, values in per_task.items()}
         total = sum(sum(values) for values in per_task.values()) / len(episodes)

@@ -20,8 +20,9 @@ import torch
 
 from domains.episodes import Episode
 from methods.afr import AFR
-from methods.base import METHODS, Learner, MethodConfig
+from methods.base import Learner, MethodConfig
 from methods.maml import MAML
+from methods.registry import METHODS
 
 T = TypeVar("T")
 SMOKE = Path(__file__).resolve().parent.parent / "bench" / "specs" / "smoke.toml"
@@ -40,16 +41,12 @@ def twice_as_long(work: Callable[[], T]) -> T:
 
 @METHODS.register("test-afr-noadapt", "test only: AFR with test-time adaptation switched off (0 steps)")
 class AFRNoAdapt(AFR):
-    name = "test-afr-noadapt"
-
     def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
         super().__init__(dataclasses.replace(config, test_inner_steps=0), tasks, device, seed)
 
 
 @METHODS.register("test-afr-lowlr", "test only: AFR whose test-time learning rate is divided by 10")
 class AFRLowTestLR(AFR):
-    name = "test-afr-lowlr"
-
     def adapt(self, episode: Episode) -> Learner:
         trained = self.config
         self.config = dataclasses.replace(trained, inner_lr=trained.inner_lr / 10)
@@ -61,16 +58,12 @@ class AFRLowTestLR(AFR):
 
 @METHODS.register("test-afr-slowadapt", "test only: AFR whose adaptation takes twice as long")
 class AFRSlowAdapt(AFR):
-    name = "test-afr-slowadapt"
-
     def adapt(self, episode: Episode) -> Learner:
         return twice_as_long(lambda: super(AFRSlowAdapt, self).adapt(episode))
 
 
 @METHODS.register("test-maml-slowstep", "test only: second-order MAML whose meta-train step takes twice as long")
 class MAMLSlowStep(MAML):
-    name = "test-maml-slowstep"
-
     def outer_step(self, episodes: list[Episode], optimiser: torch.optim.Optimizer) -> Any:
         return twice_as_long(lambda: super(MAMLSlowStep, self).outer_step(episodes, optimiser))
 

@@ -29,16 +29,15 @@ import copy
 import torch
 
 from domains.episodes import Episode
-from methods.base import METHODS, Learner, MethodConfig
+from methods.base import Learner, MethodConfig
 from methods.losses import task_loss
 from methods.meta_batch import EpisodicMethod, FunctionLearner
+from methods.registry import METHODS
 
 
 @METHODS.register("head-finetune", "example plugin: joint training, then SGD on the task head only")
 class HeadFinetune(EpisodicMethod):
     """Joint multi-task training; at meta-test, ``adapt_steps`` SGD steps on the task head only."""
-
-    name = "head-finetune"
 
     def __init__(self, config: MethodConfig, tasks: tuple[str, ...], device: torch.device, seed: int):
         super().__init__(config, tasks, device, seed)  # builds self.net and one TaskView per task
