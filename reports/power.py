@@ -2,7 +2,7 @@
 
 A confirmatory comparison is a seeds x domains matrix of paired effects, each
 cell an average over episodes. Its mean varies through three components
-(statistics.md §3.4): a training-run shift shared by every domain of a seed
+(docs/statistics.md): a training-run shift shared by every domain of a seed
 (``seed``), a per-domain shift shared by every seed (``domain``) and the cell's
 own noise (``residual``: the method x domain x seed interaction plus the
 episode noise divided by the episodes per cell). The components are the

@@ -89,15 +89,15 @@ def test_fused_meta_batch_gives_the_reference_numbers(name: str, first_order: bo
 
 def test_fused_path_takes_one_backward_pass_per_meta_batch(sampler: EpisodeSampler) -> None:
     """The path under test is really taken: stage 2 yields the meta-batch as one group."""
-    method = build("afr-inline", pretrain_steps=0, meta_batch_size=4)
+    method = build("afr", pretrain_steps=0, meta_batch_size=4)
     episodes = sampler.meta_batch(0, 0, 4)
     groups = list(method.query_loss_groups(episodes))
     assert [len(g) for g in groups] == [4]
-    reference = build("afr-inline", pretrain_steps=0, meta_batch_size=4, extra={"fused": False})
+    reference = build("afr", pretrain_steps=0, meta_batch_size=4, extra={"fused": False})
     assert [len(g) for g in reference.query_loss_groups(episodes)] == [1, 1, 1, 1]
 
 
-@pytest.mark.parametrize("name", ["afr", "afr-inline"])
+@pytest.mark.parametrize("name", ["afr-side", "afr"])
 def test_fused_meta_gradient_equals_the_reference_gradient(name: str, sampler: EpisodeSampler) -> None:
     """The outer gradient itself (before Adam, which amplifies rounding of near-zero entries)."""
     episodes = sampler.meta_batch(0, 1, 6)

@@ -164,4 +164,5 @@ def test_check_a_missing_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["check", "nyuv2", "--root", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (f"error: {tmp_path / 'nowhere'}: dataset root for suite 'nyuv2' does not exist or is not a folder; "
-                   f"point root at the extracted dataset")
+                   f"point --root (or the spec's suite.root) at the extracted dataset, e.g. the folder "
+                   f"'mtml-bench download nyuv2 --to DIR' filled")

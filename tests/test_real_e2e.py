@@ -119,7 +119,7 @@ def test_run_and_report_on_a_real_format_fixture(suite: str, tmp_path: Path,
     assert sorted(cells["method"]) == ["afr", "fomaml"] and (cells["status"] == "done").all()
     assert sorted(values["task"].unique()) == sorted(tasks)
     assert values["value"].notna().all()
-    assert main(["report", str(out), "--resamples", "200"]) == 0
+    assert main(["report", str(out)]) == 0
     report = capsys.readouterr().out
     assert report.startswith("report: ")
     index = Path(report.split("report: ", 1)[1].strip())
