@@ -149,17 +149,20 @@ def speed_ratios(a: Analysis, path: Path) -> Path:
     rs = a.speed
     fig, ax = plt.subplots(figsize=(7.5, 1.8 + 0.38 * max(len(rs), 1)), layout="constrained")
     y = np.arange(len(rs))[::-1]
-    for yi, r in zip(y, rs, strict=True):
-        ax.errorbar(r.ratio, yi, xerr=[[r.ratio - r.ci[0]], [r.ci[1] - r.ratio]], fmt="o" if r.paired else "s",
+    # an interval over blocks needs two blocks: with one, the CI is NaN and only the point is drawn
+    ends = [(lo if np.isfinite(lo) else r.ratio, hi if np.isfinite(hi) else r.ratio) for r in rs
+            for lo, hi in [r.ci]]
+    for yi, r, (low, high) in zip(y, rs, ends, strict=True):
+        ax.errorbar(r.ratio, yi, xerr=[[r.ratio - low], [high - r.ratio]], fmt="o" if r.paired else "s",
                     color=_color(a, r.baseline), capsize=4, ms=6, mfc="white" if not r.paired else None)
-        ax.annotate(f"{r.ratio:.2f}x", (r.ci[1], yi), xytext=(6, 0), textcoords="offset points", va="center",
+        ax.annotate(f"{r.ratio:.2f}x", (high, yi), xytext=(6, 0), textcoords="offset points", va="center",
                     fontsize=8)
     claim = a.comparisons.speed_claim
     ax.axvline(claim, ls="--", color="crimson", lw=1.2, label=f"paper's claim: {claim:g}x")
     ax.axvline(1.0, color="0.3", lw=0.8, label="equal speed")
     ax.set_xscale("log")
-    lo = min([r.ci[0] for r in rs] + [0.8]) / 1.15
-    hi = max([r.ci[1] for r in rs] + [claim * 1.2]) * 1.25
+    lo = min([low for low, _ in ends] + [0.8]) / 1.15
+    hi = max([high for _, high in ends] + [claim * 1.2]) * 1.25
     ax.set_xlim(lo, hi)
     nice = [v for v in (0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 10, 20, 50, 100) if lo <= v <= hi]
     ax.xaxis.set_major_locator(mticker.FixedLocator(nice))
@@ -169,7 +172,7 @@ def speed_ratios(a: Analysis, path: Path) -> Path:
     ax.set_yticklabels([f"{r.method} vs {r.baseline} · {r.phase}" + ("" if r.paired else " (unpaired)")
                         for r in rs], fontsize=8)
     ax.set_xlabel("speed ratio = baseline time / method time (log scale; >1 = method faster)")
-    ax.set_title("Paired speed ratios, geometric mean with 95% CI (blocks, then pairs, resampled)", fontsize=10)
+    ax.set_title("Paired speed ratios, geometric mean with 95% CI (t over blocks)", fontsize=10)
     ax.grid(axis="x", alpha=0.3, which="both")
     fig.legend(*ax.get_legend_handles_labels(), fontsize=8, loc="outside lower center", ncol=2)
     return _save(fig, path)
