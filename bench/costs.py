@@ -15,6 +15,7 @@ memory events (``PeakMemory``), i.e. the phase's own working memory.
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 import torch
@@ -25,6 +26,10 @@ from domains.episodes import Episode, EpisodeSampler
 from methods.base import Budget, Method
 from methods.device import reset_peak_memory, synchronize
 
+# The profiler's tracing library (kineto) prints two "USDT ... profiler_start/stop" lines to stderr for
+# every profiled phase, hundreds per run; level 6 keeps them (and its CUDA probe errors) out of the user's
+# terminal. A user who sets the variable keeps their own level.
+os.environ.setdefault("KINETO_LOG_LEVEL", "6")
 
 # ---- memory --------------------------------------------------------------------------------------
 def tensor_peak_bytes(events: list[tuple[int, int]]) -> int:
