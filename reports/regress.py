@@ -220,6 +220,8 @@ def quality_evidence(ctx: Context, base: dict[str, Any], merged: pd.DataFrame, m
     identical = True
     for task, info in primary.items():
         s = sub[(sub["task"] == task) & (sub["metric"] == info.name)]
+        if s.empty:  # a method scored on some tasks only (protonet: classification) has no cells here
+            continue
         cur = s.pivot(index="seed", columns="domain", values="value").sort_index(axis=0).sort_index(axis=1)
         old = s.pivot(index="seed", columns="domain", values="value_base").reindex_like(cur)
         identical &= bool(np.allclose(cur.to_numpy(), old.to_numpy(), rtol=NUMERIC_RTOL, atol=0))
