@@ -20,6 +20,7 @@ METHOD_MODULES: tuple[str, ...] = (
     "methods.afr",
     "methods.maml",
     "methods.maml_higher",
+    "methods.maml_wide",
     "methods.multitask",
     "methods.controls",
 )
