@@ -21,6 +21,7 @@ import pandas as pd
 
 from bench.spec import SPEED_PHASES, ComparisonSpec
 from reports import bootstrap
+from reports.compute import EqualCompute, equal_compute
 from reports.convergence import WARNING, Convergence, check_convergence
 from reports.design import Design, cell_means, check_design, comparisons, impute_failures, matrix
 from reports.effects import Effect, MeanCI, mean_with_ci, paired_effect
@@ -52,6 +53,7 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     learned: Learned = field(default_factory=Learned)  # "Is each task learned?" (controls, adaptation gains)
     convergence: list[Convergence] = field(default_factory=list)  # per method and task, from the learning curves
+    compute: EqualCompute | None = None  # equal compute: quality against meta-train time and FLOPs, time-to-target
 
     @property
     def alpha(self) -> float:
@@ -119,6 +121,8 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> An
                             alpha, gen, bootstrap.DEFAULT_RESAMPLES, margin)
     convergence = check_convergence(run.val_curve[run.val_curve["method"].isin(design.methods)], primary, alpha,
                                     margin)
+    compute = (equal_compute(run.val_curve, run.curves, run.costs, primary, design.methods, design.seeds)
+               if not run.val_curve.empty else None)
 
     effects, secondary = _effects(values, seeds, design, comp, infos, primary)
     sensitivity: list[Effect] = []
@@ -215,7 +219,7 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> An
                     primary=primary, means=means, method_means=method_means, effects=effects,
                     secondary=secondary, speed=speed, phase_times=phase_times(run.timings, alpha),
                     flops=flops, rankings=rankings, sensitivity=sensitivity, notes=notes,
-                    learned=learned, convergence=convergence)
+                    learned=learned, convergence=convergence, compute=compute)
 
 
 def _effects(values: pd.DataFrame, seeds: list[int], design: Design, comp: ComparisonSpec,

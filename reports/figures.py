@@ -316,6 +316,41 @@ def learning_curves(a: Analysis, task: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+def compute_curves(a: Analysis, task: str, path: Path) -> Path:
+    """One task's meta-val primary metric against cumulative meta-train seconds and FLOPs (reports/compute.py)."""
+    assert a.compute is not None
+    info = a.primary[task]
+    curves = a.compute.mean_curves()
+    curves = curves[curves["task"] == task]
+    goal = a.compute.targets.get(task)
+    times = {t.method: t for t in a.compute.times if t.task == task}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    for m in a.design.methods:
+        c = curves[curves["method"] == m]
+        if c.empty:
+            continue
+        width = 2.4 if m == a.comparisons.reference else 1.2
+        t = times.get(m)
+        for ax, x, scale in ((axes[0], "seconds", 1.0), (axes[1], "flops", 1e-9)):
+            ax.plot(c[x].to_numpy() * scale, c["value"].to_numpy(), color=_color(a, m), lw=width, marker=".",
+                    label=m if t is None else f"{m} ({t.n_reached}/{t.n_seeds} reach the target)")
+            if t is not None and t.reached and goal is not None:
+                median = t.seconds if x == "seconds" else t.flops * scale
+                ax.plot([median], [goal.level], marker="o", mfc="none", mec=_color(a, m), ms=9, mew=1.5)
+    for ax, xlabel in zip(axes, ("cumulative meta-training seconds (meta_train_step phase)",
+                                 "cumulative meta-training GFLOP (steps x FLOPs per step)"), strict=True):
+        if goal is not None and goal.defined:
+            ax.axhline(goal.level, color="0.2", ls=":", lw=1.2,
+                       label=f"target: {goal.fraction:.0%} of {goal.best_method}'s gain")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"{info.name} on the fixed meta-val episodes ({info.direction} is better)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle(f"{task}: equal compute, mean over {len(a.design.seeds)} seeds; circles = median time-to-target "
+                 "over the seeds that reached it", fontsize=9)
+    return _save(fig, path)
+
+
 def all_figures(a: Analysis, folder: Path) -> dict[str, Path]:
     """Write every figure; returns name -> path in the order the report shows them."""
     out: dict[str, Path] = {}
@@ -331,6 +366,10 @@ def all_figures(a: Analysis, folder: Path) -> dict[str, Path]:
             out[f"pareto_{task}"] = pareto(a, task, folder / f"pareto_{task}.png")
     if a.speed:
         out["speed_ratios"] = speed_ratios(a, folder / "speed_ratios.png")
+    if a.compute is not None and not a.compute.curves.empty:
+        for task in a.design.tasks:
+            if task in a.compute.targets:
+                out[f"compute_curves_{task}"] = compute_curves(a, task, folder / f"compute_curves_{task}.png")
     if len(a.design.methods) > 1:
         out["ranking"] = ranking(a, folder / "ranking.png")
     if not a.run.curves.empty:

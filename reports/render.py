@@ -30,6 +30,8 @@ FIGURE_TITLES = {
     "learned": "Is each task learned? Each method after adaptation (filled) and before (hollow) against the "
                "constant control (dashed).",
     "learning_curves": "{task}: primary metric on the fixed meta-val episodes against meta-training steps.",
+    "compute_curves": "{task}: primary metric on the fixed meta-val episodes against cumulative meta-training "
+                      "seconds (left) and FLOPs (right); dotted: the time-to-target level.",
 }
 
 
@@ -75,6 +77,7 @@ def _sections(a: Analysis, tabs: dict[str, tables.Table], figs: dict[str, Path],
         {"heading": "Speed", "items": [table("speed"), *fig_items("speed_ratios"), table("flops"),
                                        table("phase_times")]},
         {"heading": "Quality against time", "items": fig_items("pareto")},
+        {"heading": "Equal compute", "items": [table("equal_compute"), *fig_items("compute_curves")]},
         {"heading": "Ranking of all methods", "items": [table("ranking"), *fig_items("ranking")]},
         {"heading": "Meta-training", "items": fig_items("training_curves")},
         {"heading": "Appendix: per-domain results", "items": [table(n) for n in tabs if n.startswith("domains_")]},

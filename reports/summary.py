@@ -71,6 +71,7 @@ def build_summary(a: Analysis) -> dict[str, Any]:
                          "end_step": c.end_step, "start": c.start_value, "end": c.end_value,
                          "improvement": c.improvement, "margin": c.margin, "n_pairs": c.n_pairs, "p": c.p,
                          "p_holm": c.p_holm, "verdict": c.verdict} for c in a.convergence],
+        "equal_compute": _equal_compute(a),
         "run": {"store": str(run.path), "suite": run.manifest.get("suite"), "spec_hash": run.manifest.get("spec_hash"),
                 "split_hash": run.manifest.get("split_hash"), "environment": run.manifest.get("environment")},
         "protocol": {"alpha": a.alpha, "reference": a.comparisons.reference,
@@ -97,6 +98,24 @@ def build_summary(a: Analysis) -> dict[str, Any]:
         "notes": a.notes,
     }
     return _clean(summary)
+
+
+def _equal_compute(a: Analysis) -> dict[str, Any] | None:
+    """Time-to-target per task and method (reports/compute.py); None when the run has no learning curves."""
+    ec = a.compute
+    if ec is None:
+        return None
+    return {"fraction": ec.fraction,
+            "definition": "target = step-0 value + fraction x (final - step-0 value) of the method whose seed-mean "
+                          "meta-val curve ends best; per seed, the first checkpoint at or past it; medians over the "
+                          "seeds that reached it (null when none did); seconds = cumulative meta_train_step phase "
+                          "time, flops = steps x FLOPs of one meta-train step",
+            "targets": [{"task": g.task, "metric": g.metric, "direction": g.direction, "best_method": g.best_method,
+                         "start": g.start, "final": g.final, "level": g.level} for g in ec.targets.values()],
+            "time_to_target": [{"method": t.method, "task": t.task, "metric": t.metric, "final": t.final,
+                                "n_seeds": t.n_seeds, "n_reached": t.n_reached, "reached": t.reached,
+                                "median_step": t.step, "median_seconds": t.seconds, "median_flops": t.flops,
+                                "per_seed": t.per_seed} for t in ec.times]}
 
 
 def write_summary(a: Analysis, path: Path) -> Path:

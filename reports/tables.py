@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from reports.analysis import Analysis
+from reports.compute import NOT_REACHED
 from reports.learned import NOT_LEARNED
 from reports.records import csv_row, display_row, fmt, fmt_p
 
@@ -277,6 +278,35 @@ def convergence_table(a: Analysis) -> Table:
     return Table("convergence", title, pd.DataFrame(rows), pd.DataFrame(disp))
 
 
+def compute_table(a: Analysis) -> Table:
+    """Time-to-target per task and method (reports/compute.py): medians over the seeds that reached it."""
+    rows, disp = [], []
+    ec = a.compute
+    assert ec is not None
+    for t in ec.times:
+        goal = ec.targets[t.task]
+        rows.append({"task": t.task, "metric": t.metric, "method": t.method, "target": goal.level,
+                     "best_method": goal.best_method, "fraction": goal.fraction, "final": t.final,
+                     "n_seeds": t.n_seeds, "n_reached": t.n_reached, "median_step": t.step,
+                     "median_seconds": t.seconds, "median_flops": t.flops})
+        if not goal.defined:
+            target = f"none ({goal.best_method} did not improve on step 0)"
+        else:
+            target = f"{fmt(goal.level)} ({goal.fraction:.0%} of {goal.best_method}'s gain)"
+        reached = t.reached
+        disp.append({"task": t.task, "meta-val metric": f"{t.metric} {ARROW.get(goal.direction, '')}", "target": target,
+                     "method": label(a, t.method), "final meta-val": fmt(t.final),
+                     "seeds reaching it": f"{t.n_reached}/{t.n_seeds}",
+                     "steps (median)": fmt(t.step, 3) if reached else NOT_REACHED,
+                     "meta-train seconds (median)": fmt(t.seconds, 3) if reached else NOT_REACHED,
+                     "GFLOP (median)": fmt(t.flops / 1e9, 3) if reached else NOT_REACHED})
+    title = (f"Equal compute, time-to-target: per task the target is {ec.fraction:.0%} of the way from the best "
+             "method's step-0 meta-val score to its final one (seed means); per method, the cumulative meta-train "
+             "seconds (meta_train_step phase, the cell's own clock), FLOPs (steps x FLOPs of one meta-train step) "
+             "and steps at the first checkpoint at or past it: medians over the seeds that reached it")
+    return Table("equal_compute", title, pd.DataFrame(rows), pd.DataFrame(disp))
+
+
 def all_tables(a: Analysis) -> list[Table]:
     tables = [claims_table(a), learned_table(a), gain_table(a), convergence_table(a), main_table(a),
               comparison_table(a)]
@@ -284,5 +314,8 @@ def all_tables(a: Analysis) -> list[Table]:
         tables.append(comparison_table(a, secondary=True))
     if a.sensitivity:
         tables.append(sensitivity_table(a))
-    tables += [speed_table(a), phase_table(a), flops_table(a), ranking_table(a), *domain_tables(a)]
+    tables += [speed_table(a), phase_table(a), flops_table(a)]
+    if a.compute is not None and a.compute.times:
+        tables.append(compute_table(a))
+    tables += [ranking_table(a), *domain_tables(a)]
     return tables
