@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.errors import UserError
@@ -35,23 +36,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        snippets = _tune(args)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    text = "\n".join(snippets)
-    sys.stdout.write(text)
-    if args.out is not None:
+    if args.out is not None:  # checked before the first trial, so that no result is computed and then lost
         try:
-            args.out.write_text(text, encoding="utf-8")
+            args.out.write_text("", encoding="utf-8")
         except OSError as err:
             print(f"error: cannot write {args.out}: {err.strerror}. Choose a writable --out path.", file=sys.stderr)
             return 2
+    try:
+        _tune(args, lambda snippet: _emit(snippet, args.out))
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
     return 0
 
 
-def _tune(args: argparse.Namespace) -> list[str]:
+def _emit(snippet: str, out: Path | None) -> None:
+    """Each method's snippet as soon as it is chosen (stdout and --out): a later failure loses nothing."""
+    sys.stdout.write(snippet + "\n")
+    sys.stdout.flush()
+    if out is not None:
+        with out.open("a", encoding="utf-8") as handle:
+            handle.write(snippet + "\n")
+
+
+def _tune(args: argparse.Namespace, emit: Callable[[str], None]) -> None:
     import torch
 
     from bench.cell import build_sampler, build_suite, image_size_of, init_seed, method_config
@@ -87,7 +95,6 @@ def _tune(args: argparse.Namespace) -> list[str]:
     image_size = image_size_of(sampler, spec.tasks[0])
     scorer = Scorer.from_metrics(spec.tasks)
     label = f"spec '{spec.name}', split {sampler.split_hash[:12]}"
-    snippets = []
     for name in names:
         def factory(config, seed_index: int, _name: str = name):  # same initial weights for every method
             return METHODS.get(_name)(config, spec.tasks, device, init_seed(sampler.split_hash, seed_index))
@@ -95,5 +102,4 @@ def _tune(args: argparse.Namespace) -> list[str]:
         result = tune(name, factory, method_config(spec, name, image_size), sampler, space, scorer,
                       progress=not args.no_progress, budget_steps=spec.training.budget_steps)
         print(f"\n{name}: {space.describe()}\n{result.table()}", file=sys.stderr)
-        snippets.append(result.toml(label))
-    return snippets
+        emit(result.toml(label))

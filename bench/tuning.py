@@ -140,7 +140,7 @@ def score_on_validation(method: Method, sampler: EpisodeSampler, scorer: Scorer,
                         val_episodes: int) -> dict[str, float]:
     """Per task: mean over meta-val domains of the mean primary metric over ``val_episodes`` episodes."""
     scores = {}
-    for task in method.tasks:
+    for task in [t for t in method.tasks if method.scores(t)]:  # protonet is scored on classification only
         domains = sampler.domains(task, "val")
         if not domains:
             raise TuningError(f"task '{task}' has no meta-val domains in this split; tuning needs some")
@@ -205,8 +205,9 @@ def tune(method_name: str, factory: MethodFactory, base: MethodConfig, sampler: 
     if all(t.failure is not None for t in trials):
         raise TuningError(f"every candidate for '{method_name}' diverged ({trials[0].failure}); "
                           "lower the learning rates in [tuning]")
-    tasks = list(scorer.primary)
+    scored = next(t.scores for t in trials if t.failure is None)
+    tasks = [task for task in scorer.primary if task in scored]  # the tasks this method is scored on
     for trial, rank in zip(trials, mean_ranks(trials, tasks, scorer.higher_is_better)):
         trial.mean_rank = rank
     chosen = min(range(len(trials)), key=lambda i: (trials[i].mean_rank, i))
-    return TuningResult(method_name, space, trials, chosen, dict(scorer.primary))
+    return TuningResult(method_name, space, trials, chosen, {task: scorer.primary[task] for task in tasks})

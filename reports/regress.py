@@ -57,7 +57,7 @@ from reports.metricinfo import MetricInfo, primary_metrics, run_metrics
 from reports.speed_analysis import clean
 
 GATE_ALPHA = 0.01  # asv-like strictness for a gate that runs on every change
-TIME_TOLERANCE = 0.10  # CodSpeed's default; a 2% gate gives ~45% false alarms on shared runners
+TIME_TOLERANCE = 0.15  # CI load moves an unchanged tree's CPU time per yardstick by up to ~6% (docs/regression-gate.md)
 FLOP_TOLERANCE = 0.001
 NUMERIC_RTOL = 1e-5
 YARDSTICK = "yardstick"  # bench.yardstick.NAME and PHASE: reports never import bench's torch side

@@ -238,3 +238,32 @@ def test_tune_gives_every_trial_the_scaled_stage_one() -> None:
     base = dataclasses.replace(toy_config(), pretrain_steps=10)
     tune("afr", factory, base, toy_sampler(), space, _loss_scorer(), progress=False, budget_steps=20)
     assert seen == [2]  # half the run's budget is stage 1, so half of each 4-step trial
+
+
+def test_cli_tunes_a_classification_only_control_on_its_task(tmp_path, capsys) -> None:
+    spec_path = tmp_path / "toy.toml"
+    spec_path.write_text(SPEC_HEAD + "\n[methods.maml]\n[methods.protonet]\n" + TUNING)
+    code, out, err = _run_cli([str(spec_path), "--no-progress", "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert set(tomllib.loads(out)["methods"]) == {"maml", "protonet"}
+    protonet_table = err.split("\nprotonet:")[1]
+    assert "classification:accuracy" in protonet_table and "abs_rel" not in protonet_table
+
+
+def test_cli_keeps_each_snippet_when_a_later_method_fails(tmp_path, capsys, monkeypatch) -> None:
+    import bench.tuning
+
+    real = bench.tuning.tune
+
+    def fail_on_anil(name, *args, **kwargs):
+        if name == "anil":
+            raise TuningError("every candidate for 'anil' diverged (planted)")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(bench.tuning, "tune", fail_on_anil)
+    spec_path = tmp_path / "toy.toml"
+    spec_path.write_text(SPEC_HEAD + METHOD_TABLES + TUNING)
+    out_path = tmp_path / "tuned.toml"
+    code, out, err = _run_cli([str(spec_path), "--no-progress", "--device", "cpu", "--out", str(out_path)], capsys)
+    assert code == 2 and "error: every candidate for 'anil' diverged" in err
+    assert set(tomllib.loads(out_path.read_text())["methods"]) == {"maml"}  # maml's result is not lost

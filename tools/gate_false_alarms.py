@@ -4,7 +4,12 @@
     python tools/gate_false_alarms.py --runs 20 --out /tmp/gate-slow --mutant test-afr-slowadapt=afr:maml
 
 Each repetition is a short partial smoke run (by default the speed section's methods, one seed, and
-the speed section), gated against the shipped baseline with ``--partial``. Unchanged, every
+the speed section), gated against the shipped baseline with ``--partial``. The first repetition runs
+everything; later ones (unless ``--full-runs``) copy its store and redo only the speed section, each
+block again in a fresh process: on the machine that ran it, a rerun of the same cells gives the same
+values (runs are reproducible from the seed), so the quality gates of an unchanged tree are decided
+exactly by the first run and repeating the cells would measure nothing; the speed gates are the
+stochastic part, and halving the cost of a repetition lets 20 of them fit in half an hour. Unchanged, every
 REGRESSED is a false alarm: the command prints how many runs had one, with an exact (Clopper-Pearson)
 95% upper bound on the rate, and how often each gate ended OK. With ``--mutant VARIANT=METHOD:PARTNER``
 (a variant of ``tests/mutants.py``) it measures the opposite: how often a planted slowdown is caught.
@@ -18,6 +23,8 @@ import argparse
 import collections
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -53,6 +60,20 @@ def one_run(spec: str, methods: str, seeds: str, out: Path, workers: int) -> Non
         raise SystemExit(f"error: '{' '.join(cmd)}' exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
 
 
+def speed_again(first: Path, out: Path, workers: int) -> None:
+    """A new repetition from the first run's cells: its speed section deleted, then redone by ``--resume``."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    shutil.copy2(first / "results.sqlite", out / "results.sqlite")
+    with sqlite3.connect(out / "results.sqlite") as con:
+        con.execute("DELETE FROM speed_blocks")
+        con.execute("DELETE FROM timing_samples WHERE source = 'speed'")
+    cmd = [*_cli(), "run", "--resume", str(out), "--no-progress", "--workers", str(workers)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"error: '{' '.join(cmd)}' exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="repetitions (default 20)")
@@ -63,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutant", default=None, metavar="VARIANT=METHOD:PARTNER",
                         help="plant a tests/mutants.py variant in METHOD's place, timed beside PARTNER")
     parser.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE)
+    parser.add_argument("--full-runs", action="store_true",
+                        help="rerun the cells in every repetition too (default: the first run's cells are reused)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -85,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     alarms, speed_all_ok, per_run = 0, 0, []
     for i in tqdm(range(args.runs), desc="unchanged runs" if not args.mutant else "planted runs", unit="run"):
         run_dir = out / f"run-{i:02d}"
-        one_run(spec, methods, args.seeds, run_dir, args.workers)
+        if i == 0 or args.full_runs:
+            one_run(spec, methods, args.seeds, run_dir, args.workers)
+        else:
+            speed_again(out / "run-00", run_dir, args.workers)
         report = compare(load_run(run_dir), base, partial=True, variants=variants)
         gated = [g for g in report.gates if g.gated]
         for g in gated:
@@ -99,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     n = args.runs
     upper = stats.binomtest(alarms, n).proportion_ci(0.95, method="exact").high
     print(f"{n} runs ({'planted ' + args.mutant if args.mutant else 'unchanged tree'}), methods {methods}, "
-          f"seeds {args.seeds}, against {args.baseline}")
+          f"seeds {args.seeds}, against {args.baseline}"
+          + ("" if args.full_runs else "; cells of run 0 reused, speed section redone in every run"))
     print(f"runs with a REGRESSED gate: {alarms}/{n} (rate {alarms / n:.3f}, exact 95% upper bound {upper:.3f})")
     print(f"runs whose speed gates all ended OK: {speed_all_ok}/{n}")
     width = max(len(g) for g in verdicts) if verdicts else 10
@@ -107,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     for gid, counts in sorted(verdicts.items()):
         print(f"{gid:<{width}}  " + "  ".join(f"{counts[s]:>12}" for s in ("OK", "IMPROVED", "INCONCLUSIVE",
                                                                                "REGRESSED")))
-    summary = {"runs": n, "mutant": args.mutant, "methods": methods, "seeds": args.seeds, "alarms": alarms,
+    summary = {"runs": n, "mutant": args.mutant, "full_runs": args.full_runs, "methods": methods, "seeds": args.seeds, "alarms": alarms,
                "alarm_upper_95": upper, "speed_all_ok": speed_all_ok,
                "verdicts": {k: dict(v) for k, v in verdicts.items()}, "per_run": per_run}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
