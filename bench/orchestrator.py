@@ -148,7 +148,7 @@ def prepare(spec: Spec, run_dir: Path, expect_split: str | None = None) -> Prepa
         roles[name] = {"control": method.control,
                        "tasks": None if method.scored_tasks is None else [t for t in spec.tasks if method.scores(t)]}
     per_image = sizes.seconds_per_image(spec, image_size, device, threads)
-    estimated = sizes.estimate_seconds(spec, test_domains, per_image, workers)
+    estimated = sizes.estimate_seconds(spec, test_domains, per_image, workers, image_size)
     warmup = spec.speed.warmup if spec.speed is not None else 3
     plan = cell.Plan(spec=spec.to_dict(), image_size=image_size, split_hash=sampler.split_hash,
                        test_domains=test_domains, device=str(device), threads=threads, warmup=warmup,
@@ -237,7 +237,7 @@ def execute(prepared: Prepared, store: Store, run_dir: Path, progress_on: bool) 
     planned = [(m, s) for s in spec.seeds for m in spec.method_names]
     finished = store.finished_cells()
     todo = [c for c in planned if c not in finished]
-    blocks = [b for b in range(spec.speed.blocks)] if spec.speed is not None else []
+    blocks = list(range(spec.speed.total_blocks)) if spec.speed is not None else []  # a grid: blocks at every point
     blocks = [b for b in blocks if b not in store.finished_blocks()]
     bar = Progress(len(planned), done=len(planned) - len(todo), enabled=progress_on)
     setup = WorkerSetup(threads=plan.threads, sys_path=tuple(p for p in sys.path if p),

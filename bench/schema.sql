@@ -89,3 +89,12 @@ CREATE TABLE IF NOT EXISTS val_curve (       -- learning curves: fixed meta-val 
     value   REAL NOT NULL,
     PRIMARY KEY (method, seed, step, task, domain, episode, metric)
 );
+
+CREATE TABLE IF NOT EXISTS scaling_costs (  -- scaling study ([speed] grid, docs/scaling.md): FLOPs and peak memory
+    point      INTEGER NOT NULL,            -- per phase at each grid point (index in SpeedSpec.points() order),
+    method     TEXT NOT NULL,               -- counted in the point's first block
+    phase      TEXT NOT NULL,
+    flops      INTEGER,
+    peak_bytes INTEGER,
+    PRIMARY KEY (point, method, phase)
+);

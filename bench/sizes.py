@@ -330,7 +330,7 @@ def stored_rows(spec: Spec, test_domains: dict[str, list[str]]) -> float:
     rows = per_cell * len(spec.seeds) * len(spec.methods)
     if spec.speed is not None:
         s = spec.speed
-        rows += float(s.blocks) * (s.pairs + s.warmup) * len(s.methods) * 3
+        rows += float(s.total_blocks) * (s.pairs + s.warmup) * len(s.methods) * 3
     return rows
 
 
@@ -404,7 +404,8 @@ def seconds_per_image(spec: Spec, image_size: int, device: torch.device, threads
         torch.set_num_threads(before)
 
 
-def estimate_seconds(spec: Spec, test_domains: dict[str, list[str]], per_image: float, workers: int) -> float:
+def estimate_seconds(spec: Spec, test_domains: dict[str, list[str]], per_image: float, workers: int,
+                     image_size: int | None = None) -> float:
     """Wall seconds of the whole run: cells spread over the workers, then the speed blocks one by one.
 
     A meta-train step runs ``inner_steps`` passes over each episode's support
@@ -412,6 +413,9 @@ def estimate_seconds(spec: Spec, test_domains: dict[str, list[str]], per_image: 
     again (second order, about twice the work); adaptation at meta-test runs the
     inner steps once more, inference a forward pass (a third of a pass and
     backward). Good to a factor of about two: it is for planning, not a figure.
+    A scaling grid's point (``[speed]``, docs/scaling.md) scales ``per_image`` by
+    its FLOPs: the width multiplier squared and its image area over the suite's
+    (``image_size``), with its own inner steps.
     """
     support, query = images_per_episode(spec)
     t = spec.training
@@ -427,8 +431,15 @@ def estimate_seconds(spec: Spec, test_domains: dict[str, list[str]], per_image: 
     total = math.ceil(cells / max(1, workers)) * (train + evaluate)
     if spec.speed is not None:
         s = spec.speed
-        total += s.blocks * (s.pairs + s.warmup) * len(s.methods) * (step + (adapt_steps * support + query / 3)
-                                                                      * per_image)
+        for point in s.points():
+            scale = float(point.width_multiplier or 1) ** 2
+            if point.image_size is not None and image_size:
+                scale *= (point.image_size / image_size) ** 2
+            k = t.inner_steps if point.inner_steps is None else point.inner_steps
+            k_adapt = adapt_steps if point.inner_steps is None else point.inner_steps
+            pair = (t.meta_batch_size * (k * support + query * (1 + k)) + k_adapt * support + query / 3) * per_image
+            pairs = s.blocks * (s.pairs + s.warmup) + (3 if s.scaled else 0)  # the costs, counted under the profiler
+            total += pairs * len(s.methods) * pair * scale
     return total
 
 

@@ -35,7 +35,7 @@ else:  # Python 3.10: the same parser, published as tomli
 from domains.tasks import TASK_NAMES
 from methods.phases import SPEED_PHASES
 
-SYNTHETIC = ("smoke", "standard", "ablations", "paper")  # generated data (SynthRooms): run anywhere, no download
+SYNTHETIC = ("smoke", "standard", "ablations", "paper", "scaling")  # generated data (SynthRooms): run anywhere
 REAL = ("taskonomy", "diode", "nyuv2", "scannet_vp")  # read a dataset folder: run with --root DIR
 SHIPPED = SYNTHETIC + REAL
 EXECUTORS = ("inline", "process", "ray")
@@ -102,6 +102,47 @@ class SpeedSpec:
     blocks: int = 3  # fresh processes
     warmup: int = 3  # warm-up pairs per block (and warm-up samples per phase in every cell), kept but flagged
     threads: int = 1  # torch threads while timing (one thread gives stable ratios on shared machines)
+    # the scaling study (docs/scaling.md): with any axis set, ``blocks`` blocks run at every point of the grid
+    # (backbone width multiplier x image side x inner steps); an axis left out keeps the spec's own value
+    width_multipliers: tuple[int, ...] | None = None
+    image_sizes: tuple[int, ...] | None = None
+    inner_steps: tuple[int, ...] | None = None
+
+    @property
+    def scaled(self) -> bool:
+        return any(axis is not None for axis in (self.width_multipliers, self.image_sizes, self.inner_steps))
+
+    def points(self) -> list[ScalePoint]:
+        """The grid's points in block order (width outermost, inner steps innermost); one unscaled point without a grid."""
+        return [ScalePoint(w, s, k) for w in self.width_multipliers or (None,) for s in self.image_sizes or (None,)
+                for k in self.inner_steps or (None,)]
+
+    @property
+    def total_blocks(self) -> int:
+        """Blocks of the whole section: ``blocks`` at every point."""
+        return self.blocks * len(self.points())
+
+    def point_of(self, block: int) -> tuple[int, ScalePoint]:
+        """(point index, point) that block ``block`` of the section runs at."""
+        index = block // self.blocks
+        return index, self.points()[index]
+
+
+SCALE_AXES = ("width_multipliers", "image_sizes", "inner_steps")
+
+
+@dataclass(frozen=True)
+class ScalePoint:
+    """One size of the scaling study; None keeps the spec's own value on that axis."""
+
+    width_multiplier: int | None = None
+    image_size: int | None = None
+    inner_steps: int | None = None
+
+    def label(self) -> str:
+        size = "suite px" if self.image_size is None else f"{self.image_size} px"
+        steps = "spec steps" if self.inner_steps is None else f"{self.inner_steps} step{'s' * (self.inner_steps != 1)}"
+        return f"x{self.width_multiplier or 1} width, {size}, {steps}"
 
 
 @dataclass(frozen=True)
@@ -175,7 +216,9 @@ class Spec:
                                               "extra": dict(m.extra) or None, "tuned": m.tuned or None})
                           for m in self.methods}
         if self.speed is not None:
-            out["speed"] = dataclasses.asdict(self.speed) | {"methods": list(self.speed.methods)}
+            # a grid axis appears only when set, so the hash of a spec without a grid is what it always was
+            out["speed"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self.speed).items()
+                            if not (k in SCALE_AXES and v is None)}
         if self.comparisons is not None:
             c = self.comparisons
             out["comparisons"] = {"reference": c.reference, "baselines": list(c.baselines),
@@ -382,7 +425,9 @@ def parse_spec(data: Mapping[str, Any], source: str = "") -> Spec:
             raise _fail("speed.methods", list(speed_methods), "must name at least two of the spec's methods")
         sd = SpeedSpec()
         speed = SpeedSpec(methods=speed_methods, pairs=_int(sp, "pairs", sd.pairs), blocks=_int(sp, "blocks", sd.blocks),
-                          warmup=_int(sp, "warmup", sd.warmup, low=0), threads=_int(sp, "threads", sd.threads))
+                          warmup=_int(sp, "warmup", sd.warmup, low=0), threads=_int(sp, "threads", sd.threads),
+                          width_multipliers=_axis(sp, "width_multipliers"), image_sizes=_axis(sp, "image_sizes"),
+                          inner_steps=_axis(sp, "inner_steps"))
         sp.finish()
     else:
         top.used.add("speed")
@@ -408,6 +453,24 @@ def parse_spec(data: Mapping[str, Any], source: str = "") -> Spec:
     return Spec(name=name, description=description, suite=suite, tasks=tasks, methods=methods, seeds=seeds,
                 episodes=episodes, network=network, training=training, speed=speed, comparisons=comparisons,
                 tuning=tuning, runtime=runtime, source=source)
+
+
+_AXIS_RULES = {"width_multipliers": "integers >= 1", "image_sizes": "positive multiples of 16 (pixels)",
+               "inner_steps": "integers >= 1"}
+
+
+def _axis(r: _Reader, key: str) -> tuple[int, ...] | None:
+    """A scaling axis of ``[speed]``: a non-empty list of distinct values (image sides: multiples of 16)."""
+    value = r.get(key, None)
+    if value is None:
+        return None
+    ok = (isinstance(value, list | tuple) and len(value) > 0 and len(set(value)) == len(value)
+          and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value))
+    if ok and key == "image_sizes":
+        ok = all(v % 16 == 0 for v in value)
+    if not ok:
+        raise _fail(r.path(key), value, f"must be a non-empty list of distinct {_AXIS_RULES[key]}")
+    return tuple(value)
 
 
 def _seeds(top: _Reader) -> tuple[int, ...]:

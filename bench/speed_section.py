@@ -9,6 +9,12 @@ order every pair (AB, BA, ...) so that neither always goes first. The first
 ``warmup`` pairs are flagged as warm-up. The report forms ratios pair by pair
 (``reports/speed_analysis.py``); FLOPs and memory are counted in ``bench/costs.py``.
 
+A scaling study (``docs/scaling.md``) declares a grid in ``[speed]``: block
+``b`` then runs at point ``b // blocks`` of it (``bench/scaling.py`` builds the
+methods and resizes the episodes), and the first block of each point also
+counts every method's FLOPs and peak memory per phase at that size, before
+timing (``SpeedBlockResult.costs``, stored in ``scaling_costs``).
+
 Each pair also times the fixed yardstick workload (``bench.yardstick``), the
 regression gate's per-method clock, and every phase is stored twice: wall clock
 (``adapt``) and the process's CPU seconds (``adapt:cpu``). The section runs on
@@ -26,8 +32,9 @@ import torch
 
 from bench.cell import Plan, build_method, context, one_line
 from bench.clock import RecordingClock
-from bench.costs import meta_train_step, test_episode
+from bench.costs import measure_costs, meta_train_step, test_episode
 from bench.progress import Emit, no_emit
+from bench.scaling import ResizingSampler, build_at_point
 from bench.store import SpeedBlockResult
 from bench.yardstick import CPU_SUFFIX, Yardstick
 from bench.yardstick import NAME as YARDSTICK
@@ -40,16 +47,29 @@ from methods.phases import SPEED_PHASES
 # ---- one block of the interleaved section ----------------------------------------------------
 def run_speed_block(plan: Plan, block: int, emit: Emit = no_emit) -> SpeedBlockResult:
     """One block in this (fresh) process: every speed method alternates on identical episodes."""
-    spec, sampler = context(plan)
+    spec, suite_sampler = context(plan)
     assert spec.speed is not None
     torch.set_num_threads(spec.speed.threads)
     device = torch.device(plan.device)
     seed = spec.seeds[0]
     total = spec.speed.warmup + spec.speed.pairs
+    point_index, point = spec.speed.point_of(block)
+    sampler: Any = ResizingSampler(suite_sampler, point.image_size) if spec.speed.scaled else suite_sampler
+    label = f"block {block + 1}/{spec.speed.total_blocks}" + (f" ({point.label()})" if spec.speed.scaled else "")
     rows: list[tuple[str, int, str, int, int, float, bool]] = []
+    costs: list[tuple[str, str, int | None, int | None]] = []
     try:
-        methods = {name: build_method(spec, name, plan.image_size, plan.split_hash, seed, device, pretrain_steps=0)
-                   for name in spec.speed.methods}
+        def build(name: str) -> Method:
+            if not spec.speed or not spec.speed.scaled:  # the plain section: exactly as before the grid existed
+                return build_method(spec, name, plan.image_size, plan.split_hash, seed, device, pretrain_steps=0)
+            return build_at_point(spec, name, point, plan.image_size, plan.split_hash, seed, device)
+
+        if spec.speed.scaled and block % spec.speed.blocks == 0:  # the point's first block counts its costs
+            for name in spec.speed.methods:
+                emit(("speed", block, f"{label}: FLOPs and memory of {name}", 0, total))
+                costs += [(name, phase, flops, peak) for phase, flops, peak in
+                          measure_costs(build(name), sampler, spec, plan.test_domains, seed, device)]
+        methods = {name: build(name) for name in spec.speed.methods}
         yardstick = Yardstick(device)
         for pair in range(total):
             order = list(spec.speed.methods) if pair % 2 == 0 else list(reversed(spec.speed.methods))
@@ -65,12 +85,13 @@ def run_speed_block(plan: Plan, block: int, emit: Emit = no_emit) -> SpeedBlockR
             for phase, seconds in ((YARDSTICK_PHASE, (before[0] + after[0]) / 2),
                                    (YARDSTICK_PHASE + CPU_SUFFIX, (before[1] + after[1]) / 2)):
                 rows.append((YARDSTICK, seed, phase, pair, pair, seconds, pair < spec.speed.warmup))
-            emit(("speed", block, f"block {block + 1}/{spec.speed.blocks}", pair + 1, total))
+            emit(("speed", block, label, pair + 1, total))
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as err:  # noqa: BLE001 - a diverging method fails the block, not the run
-        return SpeedBlockResult(block, "failed", reason=one_line(err))
-    return SpeedBlockResult(block, "done", timings=rows)
+        return SpeedBlockResult(block, "failed", reason=one_line(err) + (f" at {point.label()}" if spec.speed.scaled
+                                                                          else ""))
+    return SpeedBlockResult(block, "done", timings=rows, costs=costs, point=point_index if spec.speed.scaled else None)
 
 
 def _time_pair(method: Method, sampler: EpisodeSampler, episode: Episode, step: int, seed: int,

@@ -29,7 +29,7 @@ from bench.errors import UserError
 STORE_NAME = "results.sqlite"
 SCHEMA_VERSION = 1
 TABLES = ("manifest", "cells", "metric_values", "timing_samples", "phase_costs", "training_curve", "speed_blocks",
-          "unadapted_values", "val_curve")
+          "unadapted_values", "val_curve", "scaling_costs")
 
 
 def schema_sql() -> str:
@@ -76,6 +76,9 @@ class SpeedBlockResult:
     reason: str | None = None
     timings: list[tuple[str, int, str, int, int, float, bool]] = field(default_factory=list)
     # method, seed, phase, pair, idx, seconds, warmup
+    costs: list[tuple[str, str, int | None, int | None]] = field(default_factory=list)
+    # scaling study, first block of a grid point: method, phase, flops, peak_bytes at that point's size
+    point: int | None = None  # the grid point this block ran at (None: the section has no grid)
 
 
 class Store:
@@ -163,6 +166,9 @@ class Store:
             con.executemany("INSERT INTO timing_samples(source, method, seed, phase, block, pair, idx, seconds, warmup) "
                             "VALUES ('speed', ?, ?, ?, ?, ?, ?, ?, ?)",
                             [(m, seed, ph, r.block, pair, idx, s, int(w)) for m, seed, ph, pair, idx, s, w in r.timings])
+            if r.costs:
+                con.executemany("INSERT OR REPLACE INTO scaling_costs(point, method, phase, flops, peak_bytes) "
+                                "VALUES (?, ?, ?, ?, ?)", [(r.point, *row) for row in r.costs])
 
     def write_rows(self, table: str, frame: pd.DataFrame) -> None:
         """Raw rows of one table in one transaction: for runs made elsewhere (the reports' synthetic runs),
@@ -221,6 +227,10 @@ class Store:
     def unadapted_frame(self) -> pd.DataFrame:
         """As ``metric_frame``, for the same held-out episodes scored before adaptation (zero steps)."""
         return self.frame("unadapted_values")
+
+    def scaling_costs_frame(self) -> pd.DataFrame:
+        """point, method, phase, flops, peak_bytes: a scaling study's costs at each point of its grid."""
+        return self.frame("scaling_costs")
 
     def val_curve_frame(self) -> pd.DataFrame:
         """method, seed, step (meta-train steps done), task, domain, episode, metric, value: the learning curves."""

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bench.spec import SPEED_PHASES, ComparisonSpec
-from reports import bootstrap
+from reports import bootstrap, scaling
 from reports.compute import EqualCompute, equal_compute
 from reports.convergence import WARNING, Convergence, check_convergence
 from reports.design import Design, cell_means, check_design, comparisons, impute_failures, matrix
@@ -54,6 +54,9 @@ class Analysis:
     learned: Learned = field(default_factory=Learned)  # "Is each task learned?" (controls, adaptation gains)
     convergence: list[Convergence] = field(default_factory=list)  # per method and task, from the learning curves
     compute: EqualCompute | None = None  # equal compute: quality against meta-train time and FLOPs, time-to-target
+    # the scaling study (reports/scaling.py): one row per grid point, method, baseline and phase; empty without a grid
+    scaling: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=scaling.COLUMNS))
+    scaling_claims: list[str] = field(default_factory=list)  # where the paper's speed claim holds, per baseline
 
     @property
     def alpha(self) -> float:
@@ -131,9 +134,10 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> An
                        if e.baseline in family_bases]
 
     speed: list[SpeedRatio] = []
+    timings = scaling.plain_timings(run)  # a scaling run: the point at the spec's own size (as any run's section)
     for base in comp.baselines:
         for phase in SPEED_PHASES:
-            r = speed_ratio(run.timings, comp.reference, base, phase, alpha)
+            r = speed_ratio(timings, comp.reference, base, phase, alpha)
             if r is None:
                 continue
             if phase in comp.speed_claim_phases and r.paired and base in family_bases:
@@ -209,17 +213,24 @@ def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> An
                      "those seeds.")
     if design.excluded_methods:
         notes.append(f"methods {', '.join(design.excluded_methods)} failed on every seed and have no results.")
-    if run.timings.empty:
+    if timings.empty:
         notes.append("the store holds no timing samples: no speed ratios, phase times or Pareto plots.")
     unpaired = sorted({r.baseline for r in speed if not r.paired})
     if unpaired:
         notes.append(f"speed ratios against {', '.join(unpaired)} come from per-cell timings (those methods are "
                      "not in the spec's interleaved speed section): they carry machine drift and are not paired.")
+    scaled = scaling.scaling_rows(run, comp.reference, comp.baselines, alpha)
+    scaling_claims = (scaling.claim_sentences(scaled, comp.reference, comp.speed_claim, comp.speed_claim_phases,
+                                              alpha) if not scaled.empty else [])
+    if scaling.grid(run) is not None and scaling.base_point(run) is None:
+        notes.append("the scaling grid has no point at the spec's own size, so the plain speed table rests on the "
+                     "cells' unpaired timings; the Scaling section has the paired ratios per size.")
     return Analysis(run=run, design=design, comparisons=comp, metrics={n: infos[n] for n in names},
                     primary=primary, means=means, method_means=method_means, effects=effects,
-                    secondary=secondary, speed=speed, phase_times=phase_times(run.timings, alpha),
+                    secondary=secondary, speed=speed, phase_times=phase_times(timings, alpha),
                     flops=flops, rankings=rankings, sensitivity=sensitivity, notes=notes,
-                    learned=learned, convergence=convergence, compute=compute)
+                    learned=learned, convergence=convergence, compute=compute,
+                    scaling=scaled, scaling_claims=scaling_claims)
 
 
 def _effects(values: pd.DataFrame, seeds: list[int], design: Design, comp: ComparisonSpec,

@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 
 from reports.analysis import Analysis  # noqa: E402
 from reports.learned import NOT_LEARNED  # noqa: E402
+from reports.scaling import scaling_figure  # noqa: E402
 
 DPI = 110
 MAX_FOREST_ROWS = 60
@@ -374,4 +375,6 @@ def all_figures(a: Analysis, folder: Path) -> dict[str, Path]:
         out["ranking"] = ranking(a, folder / "ranking.png")
     if not a.run.curves.empty:
         out["training_curves"] = training_curves(a, folder / "training_curves.png")
+    if not a.scaling.empty and a.scaling[["wall_ratio", "flop_ratio"]].notna().all(axis=1).any():
+        out["scaling"] = scaling_figure(a.scaling, folder / "scaling.png", a.comparisons.speed_claim)
     return out

@@ -24,7 +24,8 @@ from bench.store import STORE_NAME, TABLES, Store
 from reports.errors import HarnessError, ReportError
 
 REQUIRED = ("cells", "metric_values", "timing_samples", "phase_costs", "training_curve")
-OPTIONAL_TABLES = ("speed_blocks", "unadapted_values", "val_curve")  # absent in stores of older runs
+OPTIONAL_TABLES = ("speed_blocks", "unadapted_values", "val_curve", "scaling_costs")  # absent in older stores
+SCALING_COST_COLUMNS = ("point", "method", "phase", "flops", "peak_bytes")
 VALUE_COLUMNS = ("method", "seed", "task", "domain", "episode", "metric", "value")
 CURVE_COLUMNS = ("method", "seed", "step", "task", "domain", "episode", "metric", "value")
 
@@ -46,6 +47,8 @@ class RunData:
         default_factory=lambda: pd.DataFrame(columns=list(VALUE_COLUMNS)))
     val_curve: pd.DataFrame = field(  # learning curves: fixed meta-val episodes scored every K meta-train steps
         default_factory=lambda: pd.DataFrame(columns=list(CURVE_COLUMNS)))
+    scaling_costs: pd.DataFrame = field(  # scaling study: FLOPs and peak memory per phase at each grid point
+        default_factory=lambda: pd.DataFrame(columns=list(SCALING_COST_COLUMNS)))
 
     @property
     def run_dir(self) -> Path:
@@ -101,7 +104,7 @@ def load_run(run: Path | str) -> RunData:
     except (sqlite3.DatabaseError, pd.errors.DatabaseError) as exc:
         raise HarnessError(f"cannot read the store {path}: {exc}. The file is damaged; re-run the benchmark.") from exc
     empty = {"speed_blocks": ["block", "status", "reason"], "unadapted_values": list(VALUE_COLUMNS),
-             "val_curve": list(CURVE_COLUMNS)}
+             "val_curve": list(CURVE_COLUMNS), "scaling_costs": list(SCALING_COST_COLUMNS)}
     optional = {t: frames[t] if t in frames else pd.DataFrame(columns=empty[t]) for t in OPTIONAL_TABLES}
     values = frames["metric_values"]
     values["value"] = values["value"].astype(float)
@@ -112,4 +115,5 @@ def load_run(run: Path | str) -> RunData:
         optional[table]["value"] = optional[table]["value"].astype(float)
     return RunData(path=path, manifest=manifest, cells=frames["cells"], values=values, timings=timings,
                    costs=frames["phase_costs"], curves=frames["training_curve"], speed_blocks=optional["speed_blocks"],
-                   unadapted=optional["unadapted_values"], val_curve=optional["val_curve"])
+                   unadapted=optional["unadapted_values"], val_curve=optional["val_curve"],
+                   scaling_costs=optional["scaling_costs"])

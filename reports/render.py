@@ -32,12 +32,14 @@ FIGURE_TITLES = {
     "learning_curves": "{task}: primary metric on the fixed meta-val episodes against meta-training steps.",
     "compute_curves": "{task}: primary metric on the fixed meta-val episodes against cumulative meta-training "
                       "seconds (left) and FLOPs (right); dotted: the time-to-target level.",
+    "scaling": "Scaling study: wall-time ratio against FLOP ratio per size (95% intervals); dashed: the ceiling "
+               "(wall ratio = FLOP ratio), dotted: the paper's claim.",
 }
 
 
 @dataclass
 class Item:
-    kind: str  # 'table' | 'figure'
+    kind: str  # 'table' | 'figure' | 'text' (a sentence, in title)
     title: str
     html: str = ""
     data: str = ""
@@ -76,6 +78,8 @@ def _sections(a: Analysis, tabs: dict[str, tables.Table], figs: dict[str, Path],
                                               table("sensitivity")]},
         {"heading": "Speed", "items": [table("speed"), *fig_items("speed_ratios"), table("flops"),
                                        table("phase_times")]},
+        {"heading": "Scaling", "items": [*(Item("text", line, markdown=line) for line in a.scaling_claims),
+                                         table("scaling"), *fig_items("scaling")]},
         {"heading": "Quality against time", "items": fig_items("pareto")},
         {"heading": "Equal compute", "items": [table("equal_compute"), *fig_items("compute_curves")]},
         {"heading": "Ranking of all methods", "items": [table("ranking"), *fig_items("ranking")]},

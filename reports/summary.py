@@ -97,6 +97,9 @@ def build_summary(a: Analysis) -> dict[str, Any]:
         + [{"kind": "speed_block", **f} for f in run.speed_failures],
         "notes": a.notes,
     }
+    if not a.scaling.empty:  # a scaling study (reports/scaling.py): its rows and where the speed claim holds
+        summary["scaling"] = {"rows": a.scaling.to_dict("records"),
+                              "claims": a.scaling_claims}
     return _clean(summary)
 
 

@@ -20,6 +20,7 @@ from reports.analysis import Analysis
 from reports.compute import NOT_REACHED
 from reports.learned import NOT_LEARNED
 from reports.records import csv_row, display_row, fmt, fmt_p
+from reports.scaling import BLOCKS, PAIRS, size_label
 
 ARROW = {"higher": "↑", "lower": "↓"}
 
@@ -307,6 +308,25 @@ def compute_table(a: Analysis) -> Table:
     return Table("equal_compute", title, pd.DataFrame(rows), pd.DataFrame(disp))
 
 
+def scaling_table(a: Analysis) -> Table:
+    """The scaling study per size, comparison and phase: wall ratio with its interval, FLOP ratio, efficiency, memory."""
+    num = a.scaling
+    disp = pd.DataFrame({
+        "size": [size_label(r) for r in num.itertuples()],
+        "comparison": num["method"] + " vs " + num["baseline"], "phase": num["phase"],
+        "wall ratio [95% CI]": [f"{fmt(r, 3)}x [{fmt(lo, 3)}, {fmt(hi, 3)}]" for r, lo, hi in
+                                zip(num["wall_ratio"], num["ci_low"], num["ci_high"], strict=True)],
+        "interval": [{BLOCKS: "blocks", PAIRS: "pairs, 1 block"}.get(v, "none") for v in num["interval"]],
+        "FLOP ratio": [fmt(v, 3) for v in num["flop_ratio"]],
+        "efficiency": [fmt(v, 3) for v in num["efficiency"]],
+        "peak MiB (method / baseline)": [f"{fmt(m, 3)} / {fmt(b, 3)}" for m, b in
+                                         zip(num["peak_mib_method"], num["peak_mib_baseline"], strict=True)]})
+    title = ("Scaling study: wall-time ratio (baseline / method, paired; interval over blocks, or over the pairs "
+             "of a point's one block), exact FLOP ratio, efficiency (wall ratio / FLOP ratio; 1 = every FLOP saved "
+             "is time saved) and peak tensor memory, per size and phase")
+    return Table("scaling", title, num, disp)
+
+
 def all_tables(a: Analysis) -> list[Table]:
     tables = [claims_table(a), learned_table(a), gain_table(a), convergence_table(a), main_table(a),
               comparison_table(a)]
@@ -318,4 +338,6 @@ def all_tables(a: Analysis) -> list[Table]:
     if a.compute is not None and a.compute.times:
         tables.append(compute_table(a))
     tables += [ranking_table(a), *domain_tables(a)]
+    if not a.scaling.empty:
+        tables.append(scaling_table(a))
     return tables

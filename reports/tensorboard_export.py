@@ -72,7 +72,8 @@ def export_run(run_dir: Path, out: Path) -> ExportSummary:
     with open_store(run_dir) as store:
         cells = store.cells_frame()
         metrics = store.metric_frame()
-        columns = {t: list(store.frame(t).columns) for t in TABLES}
+        present = store.tables()  # a store of an older run lacks the tables added since
+        columns = {t: list(store.frame(t).columns) for t in TABLES if t in present}
         curves = {t: store.frame(t) for t in curve_tables(columns)}
     if cells.empty:
         raise ReportError(f"{run_dir} holds no finished cell yet; run or resume it first")

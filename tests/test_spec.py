@@ -67,6 +67,10 @@ def test_shipped_specs_load_and_name_registered_entries(name: str) -> None:
     shipped_methods = {name for name in METHODS.names() if METHODS.get(name).__module__.startswith("methods.")}
     controls = {name for name in shipped_methods if METHODS.get(name).control}
     assert controls == {"constant", "scratch", "protonet"}
+    if name == "scaling":  # a speed study (docs/scaling.md): the reference and the baselines it is timed against
+        assert spec.speed is not None and spec.speed.scaled and set(spec.method_names) == set(spec.speed.methods)
+        assert set(spec.method_names) == {"afr", "maml", "fomaml", "anil"}
+        return
     assert controls <= set(spec.method_names), "every shipped spec runs every control"
     if name in ("standard", "ablations"):  # the two split the methods between them
         other = load_spec("ablations" if name == "standard" else "standard")
@@ -203,7 +207,7 @@ def test_file_errors_are_one_line(tmp_path: Path) -> None:
         load_spec(bad)
     with pytest.raises(SpecError, match=r"spec file .*missing.toml does not exist"):
         load_spec(tmp_path / "missing.toml")
-    with pytest.raises(SpecError, match=r"unknown spec 'smok'. Give a shipped spec \(smoke, standard, ablations, paper, "
+    with pytest.raises(SpecError, match=r"unknown spec 'smok'. Give a shipped spec \(smoke, standard, ablations, paper, scaling, "
                                          r"taskonomy, diode, nyuv2, scannet_vp\)"):
         load_spec("smok")
 
