@@ -3,6 +3,7 @@ one block per point with its costs in the store, and the report's Scaling sectio
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -185,3 +186,19 @@ def test_one_block_per_point_uses_its_pairs_and_the_plain_table_its_own_size() -
     assert set(table["interval"]) == {PAIRS} and table["ci_low"].notna().all()
     assert base_point(run) == 0  # width x1, the suite's 32 px, the spec's one inner step
     assert set(plain_timings(run)["block"]) == {0}
+
+
+def test_the_duration_estimate_counts_every_point_by_its_size() -> None:
+    from bench.sizes import estimate_seconds
+
+    spec = load_spec(MICRO)
+    assert spec.speed is not None
+    plain = dataclasses.replace(spec, speed=dataclasses.replace(spec.speed, width_multipliers=None, image_sizes=None,
+                                                                inner_steps=None))
+    domains = {task: ["d"] for task in spec.tasks}
+    cells = estimate_seconds(dataclasses.replace(spec, speed=None), domains, 1e-3, 1, 32)
+    one_point = estimate_seconds(plain, domains, 1e-3, 1, 32) - cells
+    grid = estimate_seconds(spec, domains, 1e-3, 1, 32) - cells
+    # points x1/16, x1/32, x2/16, x2/32 px: 1/4 + 1 + 1 + 4 times the unscaled point's pairs, plus the costs pass
+    pairs = spec.speed.pairs + spec.speed.warmup
+    assert grid == pytest.approx(one_point * 6.25 * (pairs + 3) / pairs)
