@@ -63,7 +63,9 @@ def build_suite(spec: Spec) -> Suite:
         raise SpecError(f"spec field 'suite' options {sorted(spec.suite.options)} do not fit suite "
                         f"'{spec.suite.name}' ({err}). Check the suite's options.") from None
     except (DataError, ValueError) as err:
-        raise UserError(f"suite '{spec.suite.name}': {err}") from None
+        # name the suite once: the real suites' own messages (a missing root, say) already start with it
+        named = f"suite '{spec.suite.name}'" in str(err)
+        raise UserError(str(err) if named else f"suite '{spec.suite.name}': {err}") from None
 
 
 def build_sampler(spec: Spec, suite: Suite) -> EpisodeSampler:

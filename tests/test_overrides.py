@@ -91,12 +91,35 @@ def test_a_suite_option_the_suite_does_not_take_is_named(tmp_path: Path,
 def test_real_spec_without_root_says_to_pass_root_or_download(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "nyuv2", "--out", str(tmp_path / "o")]) == 2
-    line = one_error_line(capsys)
-    assert "suite 'nyuv2' needs a dataset folder: pass --root DIR" in line
-    assert "'mtml-bench download nyuv2 --to DIR'" in line and not (tmp_path / "o").exists()
+    assert one_error_line(capsys) == (
+        "error: suite 'nyuv2' needs a dataset folder: pass --root DIR (mtml-bench run, tune, preview, split) or "
+        "set root = \"/path/to/nyuv2\" in the spec's [suite] table; 'mtml-bench download nyuv2 --to DIR' fetches "
+        "it (or says how to obtain it)")
+    assert not (tmp_path / "o").exists()
     assert main(["run", "nyuv2", "--root", str(tmp_path / "absent"), "--out", str(tmp_path / "o")]) == 2
-    line = one_error_line(capsys)
-    assert f"{tmp_path / 'absent'}: dataset root for suite 'nyuv2' does not exist or is not a folder; point --root" in line
+    assert one_error_line(capsys) == (
+        f"error: {tmp_path / 'absent'}: dataset root for suite 'nyuv2' does not exist or is not a folder; point "
+        "--root (or the spec's suite.root) at the extracted dataset, e.g. the folder 'mtml-bench download nyuv2 "
+        "--to DIR' filled")
+
+
+def test_a_suite_error_names_the_suite_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A suite's own error gets the suite's name in front, unless it already starts with it."""
+    from bench import cell
+    from bench.errors import UserError
+    from domains.catalog import SUITES
+    from domains.suite import DataError
+
+    spec = load_spec("nyuv2")
+    for message, shown in (("image_size must be positive", "suite 'nyuv2': image_size must be positive"),
+                           ("suite 'nyuv2' needs a dataset folder", "suite 'nyuv2' needs a dataset folder")):
+        def factory(message: str = message, **options: object) -> None:
+            raise DataError(message)
+
+        monkeypatch.setattr(SUITES, "get", lambda name, factory=factory: factory)
+        with pytest.raises(UserError) as err:
+            cell.build_suite(spec)
+        assert str(err.value) == shown
 
 
 def test_resume_refuses_set_and_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
