@@ -2,8 +2,10 @@
 
 Order matters for the promises the CLI makes. Every check that can fail on
 user input (spec, method and suite names, tasks the suite lacks, device,
-output folder, a resumed store of another spec) runs before anything is
-written, so a bad invocation overwrites nothing. Then the store is created
+output folder, a resumed store of another spec, an executor that refuses: a
+Ray cluster with no node that can hold a cell) runs before anything is
+written, so a bad invocation overwrites nothing and leaves no empty store
+that a re-run would need --overwrite for. Then the store is created
 with its manifest, cells run on the chosen executor and each finished cell is
 committed in one transaction by this process alone; finally the speed section
 runs its blocks one at a time in fresh processes, on an otherwise idle machine.
@@ -15,6 +17,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +29,7 @@ from bench import cell, sizes
 from bench.errors import UserError
 from bench.executors import Executor, WorkerSetup, available_cores, make_executor
 from bench.manifest import build_manifest
-from bench.progress import Progress
+from bench.progress import Event, Progress
 from bench.spec import Spec, check_names, parse_spec
 from bench.store import STORE_NAME, CellResult, SpeedBlockResult, Store, open_store
 from domains.suite import DataError
@@ -185,22 +188,32 @@ def start(spec: Spec, run_dir: Path | None, overwrite: bool, progress: bool) -> 
     check_writable(run_dir, overwrite)
     prepared = prepare(spec, run_dir)
     announce_duration(prepared)
+    relay = _Relay()
+    try:  # before anything is written: a refused executor (a Ray cluster too small) leaves no empty store
+        executor = open_executor(prepared, relay)
+    except UserError as err:
+        raise UserError(f"{err} Nothing was written to {run_dir}.", exit_code=err.exit_code) from None
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserError(f"cannot create the output folder {run_dir} ({err.strerror}). Choose another --out.") from None
-    if overwrite:
-        for suffix in ("", "-wal", "-shm"):
-            (run_dir / (STORE_NAME + suffix)).unlink(missing_ok=True)
-        shutil.rmtree(run_dir / "report", ignore_errors=True)
-    runtime = {"executor": spec.runtime.executor, "workers": prepared.workers,
-               "threads_per_worker": prepared.threads, "address": spec.runtime.address}
-    manifest = build_manifest(spec, prepared.split, prepared.plan.split_hash, prepared.device, prepared.threads,
-                              available_cores(), prepared.parameter_counts, prepared.plan.image_size,
-                              prepared.plan.test_domains, runtime)
-    manifest["method_roles"] = prepared.method_roles
-    store = Store.create(run_dir / STORE_NAME, manifest)
-    return execute(prepared, store, run_dir, progress)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"cannot create the output folder {run_dir} ({err.strerror}). "
+                            "Choose another --out.") from None
+        if overwrite:
+            for suffix in ("", "-wal", "-shm"):
+                (run_dir / (STORE_NAME + suffix)).unlink(missing_ok=True)
+            shutil.rmtree(run_dir / "report", ignore_errors=True)
+        runtime = {"executor": spec.runtime.executor, "workers": prepared.workers,
+                   "threads_per_worker": prepared.threads, "address": spec.runtime.address}
+        manifest = build_manifest(spec, prepared.split, prepared.plan.split_hash, prepared.device, prepared.threads,
+                                  available_cores(), prepared.parameter_counts, prepared.plan.image_size,
+                                  prepared.plan.test_domains, runtime)
+        manifest["method_roles"] = prepared.method_roles
+        store = Store.create(run_dir / STORE_NAME, manifest)
+    except BaseException:
+        executor.close()
+        raise
+    return execute(prepared, store, run_dir, progress, executor, relay)
 
 
 def resume(run_dir: Path, spec_given: Spec | None, runtime_overrides: dict[str, Any], progress: bool) -> Outcome:
@@ -227,12 +240,41 @@ def resume(run_dir: Path, spec_given: Spec | None, runtime_overrides: dict[str, 
     spec = stored.with_overrides(**changes, threads=threads)
     prepared = prepare(spec, run_dir, expect_split=manifest["split_hash"])
     announce_duration(prepared)
+    relay = _Relay()
+    try:
+        executor = open_executor(prepared, relay)
+    except UserError as err:
+        store.close()
+        raise UserError(f"{err} Nothing ran; continue with: mtml-bench run --resume {run_dir}",
+                        exit_code=err.exit_code) from None
     if "method_roles" not in manifest:  # a store written before the manifest recorded them
         store.set_manifest(method_roles=prepared.method_roles)
-    return execute(prepared, store, run_dir, progress)
+    return execute(prepared, store, run_dir, progress, executor, relay)
 
 
-def execute(prepared: Prepared, store: Store, run_dir: Path, progress_on: bool) -> Outcome:
+class _Relay:
+    """The executor's progress callback: it is made before the progress bar exists (``execute`` connects them)."""
+
+    def __init__(self) -> None:
+        self.target: Callable[[Event], None] | None = None
+
+    def __call__(self, event: Event) -> None:
+        if self.target is not None:
+            self.target(event)
+
+
+def open_executor(prepared: Prepared, on_event: Callable[[Event], None]) -> Executor:
+    """The spec's executor; a refusal (Ray unreachable, no node that can hold a cell) is a ``UserError``."""
+    spec, plan = prepared.spec, prepared.plan
+    setup = WorkerSetup(threads=plan.threads, sys_path=tuple(p for p in sys.path if p),
+                        plugins=spec.runtime.plugins)
+    return make_executor(spec.runtime.executor, setup, prepared.workers, on_event, spec.runtime.address,
+                         plan.device)
+
+
+def execute(prepared: Prepared, store: Store, run_dir: Path, progress_on: bool, executor: Executor,
+            relay: _Relay) -> Outcome:
+    """Run what the store lacks on ``executor`` (closed at the end), committing each result as it arrives."""
     spec, plan = prepared.spec, prepared.plan
     planned = [(m, s) for s in spec.seeds for m in spec.method_names]
     finished = store.finished_cells()
@@ -240,21 +282,13 @@ def execute(prepared: Prepared, store: Store, run_dir: Path, progress_on: bool) 
     blocks = list(range(spec.speed.total_blocks)) if spec.speed is not None else []  # a grid: blocks at every point
     blocks = [b for b in blocks if b not in store.finished_blocks()]
     bar = Progress(len(planned), done=len(planned) - len(todo), enabled=progress_on)
-    setup = WorkerSetup(threads=plan.threads, sys_path=tuple(p for p in sys.path if p),
-                        plugins=spec.runtime.plugins)
+    relay.target = bar.event
     start_time = time.perf_counter()
     method_seconds = worker_seconds = 0.0
     failed: list[tuple[str, int, str]] = []
-    executor: Executor | None = None
     interrupted = False
     cells_wall = 0.0
     try:
-        try:
-            executor = make_executor(spec.runtime.executor, setup, prepared.workers, bar.event, spec.runtime.address,
-                                     plan.device)
-        except UserError as err:
-            raise UserError(f"{err} Nothing ran; continue with: mtml-bench run --resume {run_dir}",
-                            exit_code=err.exit_code) from None
         store.set_manifest(runtime=manifest_runtime(store, executor))
         for result in executor.imap([("cell", plan, (m, s)) for m, s in todo]):
             assert isinstance(result, CellResult)
@@ -277,8 +311,8 @@ def execute(prepared: Prepared, store: Store, run_dir: Path, progress_on: bool) 
         interrupted = True
     finally:
         bar.close()
-        if executor is not None:
-            executor.close()
+        relay.target = None
+        executor.close()
     if interrupted:
         done = len(store.finished_cells())
         store.close()

@@ -27,7 +27,7 @@ import pytest
 from bench.cli import main
 from bench.errors import UserError
 from bench.executors import check_cluster
-from bench.store import open_store
+from bench.store import STORE_NAME, open_store
 
 ray = pytest.importorskip("ray")
 MICRO = Path(__file__).parent / "specs" / "micro.toml"
@@ -153,9 +153,46 @@ def test_a_cluster_too_small_for_a_cell_is_refused_before_any_work(tmp_path: Pat
     assert code == 2 and err.count("\n") == 1, err
     assert re.match(r"error: no node of the Ray cluster at a local instance can run a cell: each needs 2 CPU; "
                     r"nodes: [\d.]+: 1 CPU, 0 GPU\. Fix: lower --threads or add CPUs to a node", err), err
-    assert f"continue with: mtml-bench run --resume {tmp_path / 'o'}" in err
-    with open_store(tmp_path / "o") as store:
-        assert store.cells_frame().empty
+    assert err.rstrip().endswith(f"Nothing was written to {tmp_path / 'o'}.")
+    assert not (tmp_path / "o").exists()
+
+
+def _one_small_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ray that is already connected and whose cluster is one live node with 1 CPU (no Ray started)."""
+    node = {"Alive": True, "NodeManagerAddress": "10.0.0.1", "Resources": {"CPU": 1.0}}
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(ray, "nodes", lambda: [node])
+
+
+REFUSED = ("error: no node of the Ray cluster at a local instance can run a cell: each needs 2 CPU; nodes: "
+           "10.0.0.1: 1 CPU, 0 GPU. Fix: lower --threads or add CPUs to a node (ray start --num-cpus N). "
+           "Nothing was written to {out}.")
+
+
+def test_a_refused_cluster_writes_nothing_so_a_rerun_needs_no_overwrite(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    _one_small_node(monkeypatch)
+    out = tmp_path / "o"
+    args = ["run", str(MICRO), "--seeds", "1", "--executor", "ray", "--threads", "2", "--no-progress", "--out",
+            str(out)]
+    for _ in range(2):  # the second time is refused for the cluster again, not for an existing store
+        assert main(args) == 2
+        assert capsys.readouterr().err.strip().splitlines() == [REFUSED.format(out=out)]
+        assert not out.exists()
+
+
+def test_a_refused_cluster_leaves_the_run_it_would_overwrite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / STORE_NAME).write_bytes(b"an earlier run")
+    (out / "report").mkdir()
+    _one_small_node(monkeypatch)
+    assert main(["run", str(MICRO), "--seeds", "1", "--executor", "ray", "--threads", "2", "--no-progress",
+                 "--out", str(out), "--overwrite"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [REFUSED.format(out=out)]
+    assert (out / STORE_NAME).read_bytes() == b"an earlier run" and (out / "report").is_dir()
 
 
 def test_cells_on_cuda_need_a_node_with_a_gpu() -> None:
