@@ -148,3 +148,120 @@ def test_the_wheel_cache_follows_mtml_cache(monkeypatch: pytest.MonkeyPatch, tmp
     assert l2w.cached_wheel() == wheel
     monkeypatch.delenv("MTML_CACHE")
     assert l2w.cache_dir() == Path.home() / ".cache" / "mtml-bench" / "wheels"
+
+
+# ---- install-learn2learn: the wheel without its declared dependencies, then only what its import lacks ------
+class FakePip:
+    """``subprocess.call``/``run`` for install-learn2learn: records pip command lines (and the constraints file
+    each one names), "installs" the requirements it is given, and answers ``import learn2learn``."""
+
+    def __init__(self, installed: dict[str, str], fail_needs: bool = False, import_error: str = "") -> None:
+        self.installed = installed
+        self.fail_needs, self.import_error = fail_needs, import_error
+        self.calls: list[list[str]] = []
+        self.constraints: list[str] = []
+
+    def version(self, name: str) -> str | None:
+        return self.installed.get(name)
+
+    def call(self, cmd: list[str]) -> int:
+        self.calls.append(list(cmd))
+        if "--constraint" in cmd:
+            self.constraints.append(Path(cmd[cmd.index("--constraint") + 1]).read_text())
+            if self.fail_needs:
+                return 1
+            for arg in cmd[cmd.index("install") + 1:]:
+                if not arg.startswith("-") and not arg.endswith(".txt"):
+                    name = cli_learn2learn._split_requirement(arg)[0]
+                    self.installed[name] = {"gym": "0.26.2", "torchvision": "0.29.1"}.get(name, "1.0")
+        return 0
+
+    def run(self, cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        assert cmd == [sys.executable, "-c", "import learn2learn"], cmd
+        return subprocess.CompletedProcess(cmd, 1 if self.import_error else 0, "", self.import_error)
+
+
+@pytest.fixture
+def cached_l2l_wheel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A (fake) learn2learn wheel in the cache, so install-learn2learn builds nothing."""
+    monkeypatch.setenv("MTML_CACHE", str(tmp_path))
+    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    wheel = tmp_path / "wheels" / f"learn2learn-{l2w.L2L_VERSION}-{tag}-{tag}-linux_x86_64.whl"
+    wheel.parent.mkdir()
+    wheel.write_bytes(b"")
+    return wheel
+
+
+def _fake_pip(monkeypatch: pytest.MonkeyPatch, **kwargs: object) -> FakePip:
+    installed = {"numpy": "2.2.6", "torch": "2.14.1", "requests": "2.32.3", "tqdm": "4.67.1", "scipy": "1.15.2",
+                 "pillow": "11.1.0"}
+    pip = FakePip(installed, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(cli_learn2learn, "installed_version", pip.version)
+    monkeypatch.setattr(cli_learn2learn.subprocess, "call", pip.call)
+    monkeypatch.setattr(cli_learn2learn.subprocess, "run", pip.run)
+    return pip
+
+
+def test_install_learn2learn_installs_the_wheel_without_its_dependencies_then_what_is_missing(
+        monkeypatch: pytest.MonkeyPatch, cached_l2l_wheel: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pip = _fake_pip(monkeypatch)
+    assert main(["install-learn2learn"]) == 0
+    assert pip.calls[0] == [sys.executable, "-m", "pip", "install", "--no-deps", str(cached_l2l_wheel)]
+    needs = pip.calls[1]
+    assert needs[:5] == [sys.executable, "-m", "pip", "install", "--constraint"]
+    assert needs[6:] == ["gym>=0.26,<0.27", "torchvision>=0.16"]  # only what is missing; not learn2learn's qpth
+    assert pip.constraints == ["numpy==2.2.6\ntorch==2.14.1\n"]  # numpy and torch are held where they are
+    assert len(pip.calls) == 2 and pip.installed["numpy"] == "2.2.6"
+    err = capsys.readouterr().err
+    assert ("[learn2learn] installing what learn2learn imports and this environment lacks: gym>=0.26,<0.27, "
+            "torchvision>=0.16 (numpy==2.2.6 and torch==2.14.1 stay as they are)") in err
+    assert "error" not in err and "warning" not in err
+
+
+def test_install_learn2learn_with_everything_present_installs_only_the_wheel(
+        monkeypatch: pytest.MonkeyPatch, cached_l2l_wheel: Path) -> None:
+    pip = _fake_pip(monkeypatch)
+    pip.installed.update(gym="0.26.2", torchvision="0.29.1")
+    assert main(["install-learn2learn", "--quiet"]) == 0
+    assert pip.calls == [[sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", str(cached_l2l_wheel)]]
+
+
+def test_install_learn2learn_replaces_a_gym_outside_the_range(monkeypatch: pytest.MonkeyPatch,
+                                                              cached_l2l_wheel: Path) -> None:
+    pip = _fake_pip(monkeypatch)
+    pip.installed.update(gym="0.21.0", torchvision="0.29.1")
+    assert main(["install-learn2learn", "--quiet"]) == 0
+    assert pip.calls[1][6:] == ["--quiet", "gym>=0.26,<0.27"]
+
+
+def test_install_learn2learn_says_what_to_install_when_pip_cannot(monkeypatch: pytest.MonkeyPatch,
+                                                                  cached_l2l_wheel: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    _fake_pip(monkeypatch, fail_needs=True)
+    assert main(["install-learn2learn", "--quiet"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: learn2learn is installed, but pip could not install what it imports: gym>=0.26,<0.27, "
+        "torchvision>=0.16 (pip exit 1; see pip's output above). Install them into this environment yourself, "
+        f"keeping numpy==2.2.6 and torch==2.14.1: {sys.executable} -m pip install 'gym>=0.26,<0.27' "
+        "'torchvision>=0.16'"]
+
+
+def test_install_learn2learn_names_a_module_the_import_still_lacks(monkeypatch: pytest.MonkeyPatch,
+                                                                   cached_l2l_wheel: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    _fake_pip(monkeypatch, import_error="Traceback (most recent call last):\n  ...\n"
+                                        "ModuleNotFoundError: No module named 'cloudpickle'\n")
+    assert main(["install-learn2learn", "--quiet"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "error: learn2learn is installed but does not import: ModuleNotFoundError: No module named 'cloudpickle'. "
+        f"Install it into this environment ({sys.executable} -m pip install cloudpickle) and run this again."]
+
+
+def test_requirement_ranges_are_read_like_pip() -> None:
+    assert cli_learn2learn.satisfied("gym>=0.26,<0.27", "0.26.2") and not cli_learn2learn.satisfied("gym>=0.26,<0.27", "0.27.0")
+    assert not cli_learn2learn.satisfied("gym>=0.26,<0.27", "0.21.0") and not cli_learn2learn.satisfied("gym>=0.26,<0.27", None)
+    assert cli_learn2learn.satisfied("torchvision>=0.16", "0.29.1+cu128") and not cli_learn2learn.satisfied("torchvision>=0.16", "0.15.2")
+    assert cli_learn2learn.satisfied("requests", "2.32.3") and cli_learn2learn.satisfied("torch==2.1", "2.1.0")
+    for req in cli_learn2learn.IMPORT_NEEDS:  # the same verdicts as packaging's
+        for version in ("0.15.2", "0.26.0", "0.26.2", "0.27", "0.29.1", "2.14.1", "11.1.0"):
+            assert cli_learn2learn.satisfied(req, version) == Requirement(req).specifier.contains(version), (req, version)
