@@ -14,10 +14,16 @@ does, in a throw-away venv without ``--system-site-packages``:
    the source tree;
 4. that a learn2learn baseline fails with the one-line error naming
    ``mtml-bench install-learn2learn``; with ``--learn2learn`` it then runs that
-   command and the original micro spec (with ``fomaml``).
+   command, checks that it left torch and numpy as they were, and runs the
+   original micro spec (with ``fomaml``).
 
 pip's own cache and index settings are used as they are, so a machine that has
-installed the dependencies once reinstalls them from its cache.
+installed the dependencies once reinstalls them from its cache. In CI (``.ci/run``
+runs ``tox -e wheel`` after the tests) tox's benchmark venv was just built through
+the same cache, so the large downloads (torch and its CUDA libraries, while the
+pinned torch is also the newest in range) come from it, and the learn2learn
+wheel that venv built is reused from ``$MTML_CACHE/wheels``. What is left is
+unpacking about 5.8 GB and three short runs (measured in docs/installing.md).
 
     python tools/check_wheel.py                         # CI: the wheel, this Python
     python tools/check_wheel.py --python python3.12 --from-source --keep /tmp/v312
@@ -104,6 +110,8 @@ def check(args: argparse.Namespace, report: dict[str, object]) -> None:
         env = _clean_env(venv)
         out, _ = _step("python version", [py, "-c", "import sys; print(sys.version.split()[0])"], work, env)
         report["python_version"] = out.strip()
+        out, _ = _step("pip version", [py, "-m", "pip", "--version"], work, env)
+        report["pip"] = out.split()[1]
         source = _copy_source(work / "src")  # pip builds in the source tree: never in the checkout itself
         if args.from_source:
             target = str(source)
@@ -116,8 +124,8 @@ def check(args: argparse.Namespace, report: dict[str, object]) -> None:
         _, seconds = _step("pip install", [py, "-m", "pip", "install", "-q", target, *args.pip_arg], work, env)
         report["install_s"] = round(seconds, 1)
         report["venv_mb"] = round(_size_mb(venv), 0)
-        out, _ = _step("versions", [py, "-c", "import importlib.metadata as m; "
-                                              "print(m.version('torch'), m.version('numpy'))"], work, env)
+        versions = [py, "-c", "import importlib.metadata as m; print(m.version('torch'), m.version('numpy'))"]
+        out, _ = _step("versions", versions, work, env)
         report["torch"], report["numpy"] = out.split()[-2:]
         mtml = str(venv / "bin" / "mtml-bench")
         out, seconds = _step("mtml-bench list", [mtml, "list"], work, env)
@@ -142,6 +150,10 @@ def check(args: argparse.Namespace, report: dict[str, object]) -> None:
         if args.learn2learn:
             _, seconds = _step("install-learn2learn", [mtml, "install-learn2learn", "--quiet"], work, env)
             report["install_learn2learn_s"] = round(seconds, 1)
+            out, _ = _step("versions after install-learn2learn", versions, work, env)
+            if out.split()[-2:] != [report["torch"], report["numpy"]]:
+                raise StepFailed(f"install-learn2learn changed torch/numpy from {report['torch']}/{report['numpy']} "
+                                 f"to {'/'.join(out.split()[-2:])}")
             _step("micro run with fomaml", [mtml, "run", str(l2l_spec), "--out", str(work / "run-l2l"),
                                             "--overwrite", "--no-progress"], work, env)
         report["ok"] = True
