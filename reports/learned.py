@@ -4,9 +4,14 @@ A comparison of two methods means something only if they learned the task. This
 section asks it first, per task: each method (controls too) against
 ``constant`` -- the meta-train prior with no image input -- on the primary metric,
 paired over the same held-out episodes (the unit is the seed x domain cell, as in
-every comparison; Wilcoxon over domains and the crossed seed x domain t-test),
-Holm over this section's own family. A method *learned* a task when both tests
-reject after Holm and its mean effect exceeds the metric's margin (ROPE).
+every comparison), Holm over this section's own family. A method *learned* a
+task when the crossed seed x domain t-test rejects after Holm and its mean effect
+exceeds the metric's margin (ROPE). The Wilcoxon signed-rank test over domains is
+shown beside it as a sensitivity check but does not decide, for the reason the
+confirmatory comparisons drop it (docs/confirmatory-design.md): on n domains its p
+cannot fall below 2 / 2^n, so with 8 classification domains and 33 checks in this
+family its Holm-adjusted p could never reach 0.05, and classification would be
+NOT LEARNED whatever the data.
 
 A task is NOT LEARNED when the reference method or the main baseline (the first
 declared baseline) did not learn it: its reference-versus-baseline comparisons
@@ -52,7 +57,8 @@ class TaskCheck:
 
     @property
     def p_holm(self) -> float:
-        return self.effect.p_adjusted
+        """The deciding p: the crossed t-test's, Holm-adjusted over this section."""
+        return self.effect.p_crossed_adjusted
 
 
 @dataclass
@@ -116,7 +122,7 @@ def check_learned(values: pd.DataFrame, unadapted: pd.DataFrame, methods: list[s
     adj_t = holm([c.effect.crossed.p for c in out.checks], alpha)
     for c, q_w, q_t in zip(out.checks, adj_w, adj_t, strict=True):
         c.effect.p_adjusted, c.effect.p_crossed_adjusted = float(q_w), float(q_t)
-        c.learned = bool(q_w < alpha and q_t < alpha and c.effect.estimate > c.effect.margin)
+        c.learned = bool(q_t < alpha and c.effect.estimate > c.effect.margin)
         c.effect.verdict = "learned" if c.learned else "not learned"
     for task in tasks:
         failed = [m for m in (reference, main_baseline) if m is not None

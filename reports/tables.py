@@ -240,8 +240,8 @@ def learned_table(a: Analysis) -> Table:
                      "verdict": "learned" if c.learned else "NOT learned"})
     title = ("Is each task learned? Each method against the 'constant' control (the meta-train prior, no image "
              "input) on the primary metric, paired over the same held-out episodes; relative error reduction "
-             "(accuracy: points above chance); Holm over this section; learned = both tests reject and the "
-             "effect exceeds the metric's margin")
+             "(accuracy: points above chance); Holm over this section; learned = the crossed seed x domain t-test "
+             "rejects and the effect exceeds the metric's margin (the Wilcoxon column is a sensitivity check)")
     return Table("learned", title, pd.DataFrame(rows), pd.DataFrame(disp))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from pathlib import Path
 
@@ -66,6 +68,19 @@ def test_no_flag_when_every_declared_method_beats_constant() -> None:
     # the relative reduction is what the planted effect gives: 1 - exp(-0.6) for log-ratio errors
     depth = a.learned.check("maml", "depth")
     assert depth is not None and depth.relative_reduction == pytest.approx(1 - np.exp(-0.6), abs=0.08)
+
+
+@pytest.mark.parametrize("domains", [3, 8])
+def test_few_held_out_domains_can_still_show_a_task_learned(domains: int) -> None:
+    # smoke holds out 3 domains per task, standard 8 for classification: an exact signed-rank test on so few
+    # domains cannot reach alpha after Holm, so it must not decide; the crossed t-test can, with a large effect
+    config = dataclasses.replace(_config(afr_depth=0.6), domains=domains, seeds=5)
+    a = analyse(make_run(config))
+    assert a.learned.not_learned == []
+    assert all(c.learned for c in a.learned.checks)
+    assert all(c.p_holm == c.effect.p_crossed_adjusted < 0.05 for c in a.learned.checks)
+    if domains == 3:
+        assert all(c.effect.p_adjusted >= 0.05 for c in a.learned.checks)  # the Wilcoxon alone never could
 
 
 def test_adaptation_gains_recover_the_planted_gain(flagged: Path) -> None:
