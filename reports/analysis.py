@@ -92,7 +92,7 @@ class Analysis:
 def analyse(run: RunData, metrics: Mapping[str, MetricInfo] | None = None) -> Analysis:
     """Run every statistic of the report on a loaded run (deterministic: no statistic resamples)."""
     design = check_design(run)
-    comp = comparisons(run.spec, design.methods)
+    comp = comparisons(run.spec, design.methods, design.controls)
     missing = [m for m in (comp.reference, *comp.baselines) if m not in design.methods]
     if missing:
         raise ReportError(f"the spec's comparisons name {', '.join(missing)}, which has no complete results in "

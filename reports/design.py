@@ -16,6 +16,7 @@ sensitivity table. A method that failed on every seed has no results.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -171,12 +172,28 @@ def matrix(means: pd.DataFrame, method: str, task: str, metric: str, seeds: list
     return wide.reindex(index=seeds, columns=domains).to_numpy(dtype=float)
 
 
-def comparisons(spec: Spec, methods: Sequence[str]) -> ComparisonSpec:
+def comparisons(spec: Spec, methods: Sequence[str], controls: Sequence[str] = ()) -> ComparisonSpec:
     """The spec's declared confirmatory family; without a ``[comparisons]`` table, the
-    reference (``afr`` when it has results, else the first method) against every other method with results."""
+    reference (``afr`` when it has results, else the first method) against every other method with results.
+
+    Controls are never compared as baselines (they are checked against ``constant`` in "Is each task
+    learned?" instead): a classification-only control has no values to pair on the other tasks, and a
+    control must never become the confirmatory baseline. A spec that lists one is cut back to the rest.
+    """
     if not methods:
         raise ReportError("the run has no methods with results. Run the benchmark before reporting.")
+    compared = [m for m in methods if m not in controls]
     if spec.comparisons is not None:
-        return spec.comparisons
-    reference = "afr" if "afr" in methods else methods[0]
-    return ComparisonSpec(reference=reference, baselines=tuple(m for m in methods if m != reference))
+        comp = spec.comparisons
+        if comp.reference in controls:
+            raise ReportError(f"[comparisons] reference = '{comp.reference}' is a control; name a method "
+                              f"(one of {', '.join(compared)}) as the reference.")
+        baselines = tuple(b for b in comp.baselines if b not in controls)
+        confirmatory = tuple(b for b in comp.confirmatory if b not in controls)
+        if (baselines, confirmatory) == (comp.baselines, comp.confirmatory):
+            return comp
+        return dataclasses.replace(comp, baselines=baselines, confirmatory=confirmatory)
+    if not compared:
+        raise ReportError("the run holds controls only; run at least one method beside them.")
+    reference = "afr" if "afr" in compared else compared[0]
+    return ComparisonSpec(reference=reference, baselines=tuple(m for m in compared if m != reference))

@@ -63,9 +63,15 @@ class SpeedRatio:
         return self.spread > UNSTABLE_IQR
 
     def p_at_least(self, claim: float) -> float:
-        """One-sided t p for H0 'ratio <= claim' (small when the interval lies above the claim)."""
+        """One-sided t p for H0 'ratio <= claim' (small when the interval lies above the claim).
+
+        One unit (a single speed block, or one seed) has no spread to test against: its p is 1, so a claim
+        is never declared from a point estimate alone.
+        """
         diff = math.log(self.ratio) - math.log(claim)
-        if not self.se_log > 0 or math.isnan(self.df):
+        if math.isnan(self.se_log) or math.isnan(self.df) or self.df < 1:
+            return 1.0
+        if self.se_log == 0:  # identical units: the data have no noise to test against
             return 0.0 if diff > 0 else 1.0
         return float(stats.t.sf(diff / self.se_log, self.df))
 

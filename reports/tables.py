@@ -109,7 +109,8 @@ def claims_table(a: Analysis) -> Table:
 def claim_rows(a: Analysis) -> list[dict[str, object]]:
     """One row per claim: 'faster' from the speed claims, 'better on unseen environments' from the
     confirmatory quality decisions (supported: better on at least one task and worse on none, every task
-    decided; contradicted: worse on any task; otherwise not shown)."""
+    decided; contradicted: worse on any task; otherwise not shown). A task that is not learned ends
+    'uninterpretable', which is not a decision."""
     rows: list[dict[str, object]] = []
     for r in a.claims:
         shown = r.verdict.startswith("at least")
@@ -119,10 +120,11 @@ def claim_rows(a: Analysis) -> list[dict[str, object]]:
                                  f"p (Holm) {fmt_p(r.p_adjusted)}; detectable ratio {fmt(r.mde, 3)}x"})
     for base in a.comparisons.family_baselines:
         effs = [e for e in a.confirmatory if e.baseline == base]
-        count = {v: sum(e.verdict == v for e in effs) for v in ("better", "worse", "equivalent", "undecided")}
+        count = {v: sum(e.verdict == v for e in effs) for v in ("better", "worse", "equivalent")}
+        decided = sum(count.values())  # undecided and uninterpretable (a task not learned) are not decisions
         if count["worse"]:
             verdict = "contradicted"
-        elif count["better"] and not count["undecided"]:
+        elif count["better"] and decided == len(effs):
             verdict = "supported"
         elif count["better"]:
             verdict = "partly supported"
@@ -130,8 +132,8 @@ def claim_rows(a: Analysis) -> list[dict[str, object]]:
             verdict = "not shown"
         per_task = "; ".join(f"{e.task} {e.verdict}" for e in effs)
         rows.append({"claim": f"better than {base} on unseen environments (primary metric per task)",
-                     "verdict": verdict, "decided": len(effs) - count["undecided"],
-                     "evidence": f"{len(effs) - count['undecided']} of {len(effs)} decided: {per_task}"})
+                     "verdict": verdict, "decided": decided,
+                     "evidence": f"{decided} of {len(effs)} decided: {per_task}"})
     return rows
 
 

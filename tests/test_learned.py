@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from pathlib import Path
 
@@ -140,3 +139,22 @@ def test_a_run_without_constant_says_so(tmp_path: Path) -> None:
     assert not a.learned.available and a.learned.checks == []
     assert any("no 'constant' control" in note for note in a.notes)
     assert registry_metrics(["accuracy"])  # the registry the synthetic store uses is importable
+
+
+def test_an_uninterpretable_task_is_not_counted_as_decided() -> None:
+    from reports.tables import claim_rows
+
+    a = analyse(make_run(_config(afr_depth=0.0)))
+    depth = [e for e in a.confirmatory if e.task == "depth"]
+    assert depth and all(e.verdict == UNINTERPRETABLE for e in depth)
+    quality = [r for r in claim_rows(a) if r["claim"].startswith("better than")]
+    assert quality and quality[0]["decided"] == a.decided() <= len(a.confirmatory) - len(depth)
+    assert quality[0]["verdict"] != "supported"  # a task that was not learned cannot support the claim
+
+
+def test_a_run_without_comparisons_never_compares_against_a_control() -> None:
+    config = dataclasses.replace(_config(afr_depth=0.6), comparisons=None)
+    a = analyse(make_run(config))
+    assert a.comparisons.reference == "afr" and a.comparisons.baselines == ("maml",)
+    assert all(e.baseline != "constant" for e in a.effects + a.secondary)
+    assert a.learned.check("afr", "depth") is not None  # the control is still used where it belongs

@@ -264,3 +264,10 @@ def test_design_check_knows_the_declared_held_out_domains():
     with pytest.raises(DesignError) as err:
         check_design(run)
     assert err.value.missing == [{"task": "depth", "domain": "dep-d03", "what": "held-out domain with no values"}]
+
+
+def test_one_speed_block_never_declares_a_speed_claim():
+    run = make_run(SyntheticConfig(methods=("afr", "maml"), speed={"afr": 1 / 1.8}, blocks=1, pairs=12, warmup=3))
+    r = speed_ratio(run.timings, "afr", "maml", "meta_train_step", 0.05)
+    assert r is not None and r.n_blocks == 1 and r.ratio > 1.5
+    assert r.p_at_least(1.5) == 1.0  # a point estimate alone proves nothing
