@@ -236,7 +236,7 @@ def learned_table(a: Analysis) -> Table:
         gap = (f"{c.relative_reduction:+.1%}" if not math.isnan(c.relative_reduction)
                else f"{c.points_above:+.1f} points")
         disp.append({"task": c.task + (f" — {NOT_LEARNED}" if c.task in a.learned.not_learned else ""),
-                     "method": label(a, c.method), f"constant ({c.metric})": fmt(c.control_value),
+                     "method": label(a, c.method), "metric": c.metric, "constant": fmt(c.control_value),
                      "method value": fmt(c.method_value), "reduction / gain over constant": gap,
                      "p (Wilcoxon, Holm)": fmt_p(e.p_adjusted), "p (crossed t, Holm)": fmt_p(e.p_crossed_adjusted),
                      "verdict": "learned" if c.learned else "NOT learned"})
@@ -256,7 +256,7 @@ def gain_table(a: Analysis) -> Table:
                      "effect": e.estimate, "ci_lo": e.ci[0], "ci_hi": e.ci[1], "p_wilcoxon": e.p})
         shown = (f"{fmt(e.as_ratio(e.estimate), 3)}x [{fmt(e.as_ratio(e.ci[0]), 3)}, {fmt(e.as_ratio(e.ci[1]), 3)}]"
                  if e.metric.transform == "log_ratio" else f"{fmt(e.estimate)} [{fmt(e.ci[0])}, {fmt(e.ci[1])}]")
-        disp.append({"task": g.task, "method": label(a, g.method), f"before ({g.metric})": fmt(g.before),
+        disp.append({"task": g.task, "method": label(a, g.method), "metric": g.metric, "before": fmt(g.before),
                      "after": fmt(g.after), "gain [95% CI]": shown, "p (Wilcoxon)": fmt_p(e.p)})
     title = ("Adaptation gain: each method after its test-time steps against its own meta-learned "
              "initialisation (zero steps), same query episodes; error metrics as ratio before/after "
@@ -272,7 +272,7 @@ def convergence_table(a: Analysis) -> Table:
                      "improvement": c.improvement, "margin": c.margin, "n_pairs": c.n_pairs, "p": c.p,
                      "p_holm": c.p_holm, "converged": c.converged})
         disp.append({"method": label(a, c.method), "task": c.task,
-                     f"meta-val {c.metric}": f"{fmt(c.start_value)} → {fmt(c.end_value)}",
+                     "metric": c.metric, "meta-val": f"{fmt(c.start_value)} → {fmt(c.end_value)}",
                      "steps": f"{c.start_step} → {c.end_step}", "improvement (effect units)": fmt(c.improvement, 3),
                      "p (one-sided, Holm)": fmt_p(c.p_holm), "verdict": c.verdict})
     title = ("Convergence: change of the primary metric on the fixed meta-val episodes over the last quarter of "

@@ -158,3 +158,14 @@ def test_a_run_without_comparisons_never_compares_against_a_control() -> None:
     assert a.comparisons.reference == "afr" and a.comparisons.baselines == ("maml",)
     assert all(e.baseline != "constant" for e in a.effects + a.secondary)
     assert a.learned.check("afr", "depth") is not None  # the control is still used where it belongs
+
+
+def test_learned_gain_and_convergence_tables_keep_one_column_per_quantity() -> None:
+    # the metric differs per task: it is a column of its own, never part of a column name (which split the
+    # value over four half-empty columns, one per task)
+    from reports.tables import convergence_table, gain_table, learned_table
+
+    a = analyse(make_run(_config(afr_depth=0.6, improving=("maml",))))
+    for table in (learned_table(a), gain_table(a), convergence_table(a)):
+        shown = table.display
+        assert "metric" in shown.columns and not shown.isna().any().any(), table.name

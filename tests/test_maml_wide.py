@@ -71,17 +71,14 @@ def test_only_the_widths_differ_from_maml() -> None:
     assert wide.net.heads["vanishing_point"].hidden.out_features == maml.net.heads["vanishing_point"].hidden.out_features
     assert wide.net.heads["classification"].linear.out_features == maml.net.heads["classification"].linear.out_features
     assert wide.config.inner_lr == maml.config.inner_lr and wide.config.outer_lr == maml.config.outer_lr
-    assert not MAMLWide.tunable  # it takes maml's learning rates, not a search of its own
+    assert MAMLWide.tunable  # the same search as every method: maml's values diverged on the wider network
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_specs_give_it_maml_learning_rates(name: str) -> None:
+def test_shipped_specs_keep_it_exploratory(name: str) -> None:
     spec = load_spec(name)
     if "maml-wide" not in spec.method_names:
         return
-    wide, maml = spec.method("maml-wide"), spec.method("maml")
-    assert (wide.inner_lr, wide.outer_lr) == (maml.inner_lr, maml.outer_lr), \
-        "maml-wide uses maml's learning rates: copy [methods.maml]'s values"
     comparisons = spec.comparisons
     assert "maml-wide" in comparisons.baselines and "maml-wide" not in comparisons.confirmatory
     assert spec.speed is None or "maml-wide" not in spec.speed.methods
