@@ -159,7 +159,7 @@ def sensitivity_table(a: Analysis) -> Table:
 
 def speed_table(a: Analysis) -> Table:
     title = ("Speed ratios: baseline time / method time per interleaved pair (above 1 = method faster), "
-             "geometric mean, 95% CI resampling blocks then pairs")
+             "geometric mean, 95% t interval over blocks (fresh processes: the replication unit; one block has none)")
     return Table("speed", title, pd.DataFrame([csv_row(r) for r in a.speed]),
                  pd.DataFrame([display_row(r) for r in a.speed]))
 
