@@ -272,6 +272,8 @@ def learned(a: Analysis, path: Path) -> Path:
         ax.set_yticks(range(len(checks)), [c.method + (" (ctrl)" if c.method in a.design.controls else "")
                                            for c in checks], fontsize=8)
         ax.invert_yaxis()
+        if info.transform == "log_ratio":  # errors on a ratio scale: one diverged value must not flatten the rest
+            ax.set_xscale("log")
         if info.direction == "lower":
             ax.invert_xaxis()  # right is better in every panel
         flag = f"\n{NOT_LEARNED}" if task in a.learned.not_learned else ""
@@ -308,8 +310,11 @@ def learning_curves(a: Analysis, task: str, path: Path) -> Path:
     constant = next((c.control_value for c in a.learned.checks if c.task == task), None)
     if constant is not None:
         ax.axhline(constant, color="0.2", ls=":", lw=1.2, label="constant (held-out)")
+    if info.transform == "log_ratio":  # a diverging checkpoint (AbsRel 300) must not flatten every other curve
+        ax.set_yscale("log")
     ax.set_xlabel("meta-training steps")
-    ax.set_ylabel(f"{info.name} on the fixed meta-val episodes ({info.direction} is better)")
+    ax.set_ylabel(f"{info.name} on the fixed meta-val episodes ({info.direction} is better"
+                  f"{'; log axis' if info.transform == 'log_ratio' else ''})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     ax.set_title(f"{task}: learning curves, mean over {len(a.design.seeds)} seeds (dashed = not converged)",
