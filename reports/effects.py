@@ -27,9 +27,11 @@ from reports.power import Components, components
 from reports.records import fmt, fmt_p, stat, stat_property
 
 
-def _shown_effect(e: Effect) -> str:
+def shown_effect(e: Effect, ratio_digits: int = 4) -> str:
+    """The estimate and its interval as a reader takes them: log-ratio effects as error ratios (``1.19x``)."""
     if e.metric.transform == "log_ratio":
-        return f"{fmt(e.as_ratio(e.estimate))}x [{fmt(e.as_ratio(e.ci[0]))}, {fmt(e.as_ratio(e.ci[1]))}]"
+        return (f"{fmt(e.as_ratio(e.estimate), ratio_digits)}x [{fmt(e.as_ratio(e.ci[0]), ratio_digits)}, "
+                f"{fmt(e.as_ratio(e.ci[1]), ratio_digits)}]")
     return f"{fmt(e.estimate)} [{fmt(e.ci[0])}, {fmt(e.ci[1])}]"
 
 
@@ -50,7 +52,7 @@ class Effect:
     method: str = stat("method")
     baseline: str = stat("baseline", "comparison", show=lambda e: f"{e.method} vs {e.baseline}")
     # mean paired effect, metric transform, positive = method better
-    estimate: float = stat("effect", "effect [95% CI]", show=_shown_effect)
+    estimate: float = stat("effect", "effect [95% CI]", show=shown_effect)
     ci: tuple[float, float] = stat("ci")  # two-sided (1 - alpha) crossed-t interval (seeds and domains random)
     # one-sided (1 - alpha) crossed-t bounds: non-inferiority, equivalence
     lower: float = stat("lower_one_sided")

@@ -18,6 +18,7 @@ import pandas as pd
 
 from reports.analysis import Analysis
 from reports.compute import NOT_REACHED
+from reports.effects import shown_effect
 from reports.learned import NOT_LEARNED
 from reports.records import csv_row, display_row, fmt, fmt_p
 from reports.scaling import BLOCKS, PAIRS, size_label
@@ -254,10 +255,9 @@ def gain_table(a: Analysis) -> Table:
         e = g.effect
         rows.append({"task": g.task, "metric": g.metric, "method": g.method, "before": g.before, "after": g.after,
                      "effect": e.estimate, "ci_lo": e.ci[0], "ci_hi": e.ci[1], "p_wilcoxon": e.p})
-        shown = (f"{fmt(e.as_ratio(e.estimate), 3)}x [{fmt(e.as_ratio(e.ci[0]), 3)}, {fmt(e.as_ratio(e.ci[1]), 3)}]"
-                 if e.metric.transform == "log_ratio" else f"{fmt(e.estimate)} [{fmt(e.ci[0])}, {fmt(e.ci[1])}]")
         disp.append({"task": g.task, "method": label(a, g.method), "metric": g.metric, "before": fmt(g.before),
-                     "after": fmt(g.after), "gain [95% CI]": shown, "p (Wilcoxon)": fmt_p(e.p)})
+                     "after": fmt(g.after), "gain [95% CI]": shown_effect(e, ratio_digits=3),
+                     "p (Wilcoxon)": fmt_p(e.p)})
     title = ("Adaptation gain: each method after its test-time steps against its own meta-learned "
              "initialisation (zero steps), same query episodes; error metrics as ratio before/after "
              "(above 1 = adaptation helped); exploratory")
