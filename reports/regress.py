@@ -138,7 +138,7 @@ def prepare(run: RunData) -> Context:
                            "A gated run must finish every cell; fix the failure first.")
     names = sorted(design.values["metric"].unique())
     metrics = run_metrics(run, names)
-    comp = comparisons(run.spec, design.methods)
+    comp = comparisons(run.spec, design.methods, design.controls)
     return Context(run=run, design=design, metrics=metrics, primary=primary_metrics(metrics, design.tasks),
                    reference=comp.reference, baselines=tuple(b for b in comp.baselines if b in design.methods))
 
