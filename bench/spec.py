@@ -616,4 +616,4 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     except ValueError:
         pass
     raise SpecError(f"--seeds {text!r} is neither a count >= 1 nor a comma list of distinct indices >= 0 "
-                    "(e.g. --seeds 3 or --seeds 0,4,7)")
+                    "(e.g. --seeds 3 for indices 0-2, --seeds 0,4,7, or --seeds 0, for index 0 alone)")

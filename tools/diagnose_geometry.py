@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--widths", default="16,32,48,64")
+    parser.add_argument("--decoder-width", type=int, default=16)
     parser.add_argument("--eval-every", type=int, default=100)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -68,7 +69,8 @@ def main() -> None:
     options = {}
     if args.head:
         options["vp_head"] = args.head
-    config = NetworkConfig(image_size=args.size, widths=tuple(int(w) for w in args.widths.split(",")), **options)
+    config = NetworkConfig(image_size=args.size, widths=tuple(int(w) for w in args.widths.split(",")),
+                           decoder_width=args.decoder_width, ways=5, **options)
     net = MultiTaskNet(config, (args.task,))
     if args.loss:
         import methods.losses as losses
@@ -89,7 +91,7 @@ def main() -> None:
         if step % args.eval_every == 0 or step == args.steps:
             value = _score(args.task, lambda x: net(x, args.task), test)
             print(f"step {step:5d} ({step * args.batch / len(train):.1f} epochs, {time.perf_counter() - start:.0f}s) "
-                  f"loss {float(loss):.4f} test {value:.3f} (constant {constant:.3f}, "
+                  f"loss {loss.item():.4f} test {value:.3f} (constant {constant:.3f}, "
                   f"reduction {(constant - value) / constant:+.1%})", flush=True)
 
 
